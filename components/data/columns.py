@@ -1,0 +1,23 @@
+"""Column names and event vocabulary shared by every step, so no module spells them twice."""
+
+USER_ID = "user_id"
+ITEM_ID = "item_id"
+EVENT_TYPE = "event_type"
+TIMESTAMP = "timestamp"
+CONTEXT = "context"
+VALUE = "value"  # optional numeric payload (a rating, a dwell time); not needed by the models
+
+TITLE = "title"
+CATEGORIES = "categories"  # pipe-joined category names, e.g. "Action|Comedy" ("" = none)
+AVAILABLE = "available"
+CREATED_AT = "created_at"
+
+INTERACTION_COLUMNS = (USER_ID, ITEM_ID, EVENT_TYPE, TIMESTAMP)
+OPTIONAL_INTERACTION_COLUMNS = (CONTEXT, VALUE)
+ITEM_COLUMNS = (ITEM_ID, TITLE, CATEGORIES, AVAILABLE, CREATED_AT)
+
+EVENT_TYPES = frozenset({"view", "click", "add_to_cart", "purchase", "rating", "impression_skip"})
+CATEGORY_SEPARATOR = "|"
+
+INTERACTIONS_FILE = "interactions.parquet"
+ITEMS_FILE = "items.parquet"

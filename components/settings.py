@@ -1,0 +1,112 @@
+"""One typed settings object for every runtime.
+
+Defaults are the embedded runtime (everything under one git-ignored state folder); environment
+variables prefixed ``RECO_`` move any endpoint to a cluster. No code asks "am I local?": the URI
+decides (a ``sqlite:///`` MLflow URI is embedded, ``http://`` is a server; a Milvus URI ending in
+``.db`` is Milvus Lite, ``http://`` is a Milvus server; no KFP host means the KFP local runner).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, computed_field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="RECO_",
+        env_nested_delimiter="__",
+        env_ignore_empty=True,
+        extra="ignore",
+    )
+
+    state_dir: Path = Field(Path("var"), description="Root of every embedded store and artefact.")
+    data_dir: Path | None = Field(None, description="Where interaction/catalog files live.")
+
+    mlflow_tracking_uri: str | None = Field(
+        None, description="sqlite:///... (embedded) or http://mlflow:5000 (cluster)."
+    )
+    mlflow_experiment: str = "reco-training"
+    retrieval_model_name: str = "reco-two-tower"
+    ranker_model_name: str = "reco-ranker"
+
+    milvus_uri: str | None = Field(
+        None, description="A .db file = Milvus Lite; http(s)://... = server."
+    )
+    milvus_token: str | None = None
+    milvus_collection_alias: str = "reco_items"
+    milvus_num_shards: int = Field(2, ge=1, description="Ignored by Milvus Lite.")
+    milvus_index_type: str = "HNSW"
+    milvus_metric_type: str = "IP"
+
+    feast_repo: Path | None = Field(None, description="Feast repo folder (registry lives there).")
+    feast_project: str = "reco"
+    feast_online_store: str | None = Field(
+        None, description="None = SQLite under state_dir; redis://host:port = Redis."
+    )
+
+    kfp_host: str | None = Field(None, description="None = KFP local runner (no cluster).")
+    kfp_namespace: str | None = None
+    kfp_pipeline_name: str = "reco-training"
+
+    ray_address: str | None = Field(None, description="None = start a local Ray.")
+    serve_host: str = "127.0.0.1"
+    serve_port: int = Field(8000, ge=1, le=65535)
+
+    @field_validator("state_dir", mode="after")
+    @classmethod
+    def _absolute_state_dir(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def resolved_data_dir(self) -> Path:
+        return (self.data_dir or self.state_dir / "data").expanduser().resolve()
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def resolved_mlflow_uri(self) -> str:
+        return self.mlflow_tracking_uri or f"sqlite:///{self.state_dir / 'mlflow.db'}"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def mlflow_artifact_root(self) -> str:
+        return (self.state_dir / "mlartifacts").as_uri()
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def resolved_milvus_uri(self) -> str:
+        return self.milvus_uri or str(self.state_dir / "milvus.db")
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def resolved_feast_repo(self) -> Path:
+        return (self.feast_repo or self.state_dir / "feast").expanduser().resolve()
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def pipeline_root(self) -> Path:
+        return self.state_dir / "kfp"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def reports_dir(self) -> Path:
+        return self.state_dir / "reports"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def event_log_dir(self) -> Path:
+        """Where serving appends feedback events; training reads it with the base data."""
+        return self.resolved_data_dir / "events"
+
+    def ensure_dirs(self) -> None:
+        for path in (self.state_dir, self.resolved_data_dir, self.reports_dir):
+            path.mkdir(parents=True, exist_ok=True)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
