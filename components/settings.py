@@ -48,6 +48,10 @@ class Settings(BaseSettings):
         None, description="None = SQLite under state_dir; redis://host:port = Redis."
     )
 
+    pipeline_image: str = Field(
+        "ghcr.io/reco-platform/reco-train:0.1.0",
+        description="Image the KFP components run in on a cluster (built from docker/Dockerfile).",
+    )
     kfp_host: str | None = Field(None, description="None = KFP local runner (no cluster).")
     kfp_namespace: str | None = None
     kfp_pipeline_name: str = "reco-training"

@@ -1,0 +1,134 @@
+"""MLflow model registry by alias: register as `challenger`, promote to `champion` behind a gate.
+
+Consumers (serving, the drift job) only ever load `models:/<name>@champion`; promotion moves an
+alias, rollback moves it back. Versions carry their evaluation numbers and the fingerprint of
+the split they were measured on, so a gate only compares figures measured on the same split.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+log = logging.getLogger(__name__)
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+GATE_METRIC = "ndcg@10"
+
+
+def configure_mlflow(tracking_uri: str, experiment: str, artifact_root: str | None) -> str:
+    """Point MLflow at the tracking URI and make sure the experiment exists; returns its id.
+
+    With a SQLite backend MLflow would put artefacts under the working directory; an explicit
+    artefact root keeps them in the state folder (a server brings its own store).
+    """
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    client = MlflowClient(tracking_uri=tracking_uri)
+    existing = client.get_experiment_by_name(experiment)
+    if existing is not None:
+        experiment_id = existing.experiment_id
+    else:
+        location = f"{artifact_root.rstrip('/')}/{experiment}" if artifact_root else None
+        experiment_id = client.create_experiment(experiment, artifact_location=location)
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return experiment_id
+
+
+def alias_version(client: MlflowClient, name: str, alias: str) -> Any | None:
+    """The model version an alias points at, or None when the model or alias does not exist."""
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+
+
+@dataclass
+class GateDecision:
+    promoted: bool
+    reason: str
+    challenger_score: float
+    champion_score: float | None
+    metric: str = GATE_METRIC
+    versions: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def decide_promotion(
+    challenger_score: float, champion_score: float | None, min_improvement: float = 0.0
+) -> GateDecision:
+    """Pure gate: promote when there is no champion or the challenger beats it on one split."""
+    if champion_score is None:
+        return GateDecision(True, "no champion yet", challenger_score, None)
+    if challenger_score > champion_score + min_improvement:
+        return GateDecision(
+            True,
+            f"{GATE_METRIC} {challenger_score:.4f} beats champion {champion_score:.4f}",
+            challenger_score,
+            champion_score,
+        )
+    return GateDecision(
+        False,
+        f"{GATE_METRIC} {challenger_score:.4f} does not beat champion {champion_score:.4f}",
+        challenger_score,
+        champion_score,
+    )
+
+
+def tag_version(client: MlflowClient, name: str, version: str, tags: dict[str, Any]) -> None:
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, str(value))
+
+
+def apply_gate(
+    client: MlflowClient,
+    versions: dict[str, str],
+    decision: GateDecision,
+) -> GateDecision:
+    """Set `challenger` on every new version; move `champion` to all of them together if the gate
+    passed, so the retriever and the ranker that were evaluated together are served together."""
+    for name, version in versions.items():
+        client.set_registered_model_alias(name, CHALLENGER, version)
+        tag_version(
+            client,
+            name,
+            version,
+            {
+                "validation_status": "approved" if decision.promoted else "rejected",
+                "gate_reason": decision.reason,
+            },
+        )
+    if decision.promoted:
+        for name, version in versions.items():
+            client.set_registered_model_alias(name, CHAMPION, version)
+            log.info("%s: champion -> version %s (%s)", name, version, decision.reason)
+    else:
+        log.info("champion unchanged: %s", decision.reason)
+    decision.versions = dict(versions)
+    return decision
+
+
+def champion_metrics(client: MlflowClient, name: str) -> dict[str, str] | None:
+    """The tags of the current champion version (its evaluation figures and split)."""
+    version = alias_version(client, name, CHAMPION)
+    return None if version is None else dict(version.tags)
+
+
+def download_model(tracking_uri: str, name: str, alias: str, destination: Path) -> Path:
+    """Fetch `models:/<name>@<alias>` into a folder; serving and the gate load from there."""
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    destination.mkdir(parents=True, exist_ok=True)
+    local = mlflow.artifacts.download_artifacts(
+        artifact_uri=f"models:/{name}@{alias}", dst_path=str(destination)
+    )
+    return Path(local)

@@ -1,0 +1,78 @@
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from components.ranker.model import (
+    label_candidates,
+    load_ranker,
+    rank_candidates,
+    save_ranker,
+    train_ranker,
+)
+
+FEATURES = ["signal", "noise"]
+
+
+def _candidates(n_users: int = 60, per_user: int = 20, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for user in range(n_users):
+        for item in range(per_user):
+            rows.append(
+                {"user_id": user, "item_id": item, "signal": rng.normal(), "noise": rng.normal()}
+            )
+    return pd.DataFrame(rows)
+
+
+def _relevant(frame: pd.DataFrame) -> dict[int, set[int]]:
+    # an item is relevant when its "signal" is in the user's top 3: the ranker must learn that
+    top = frame.sort_values("signal", ascending=False).groupby("user_id").head(3)
+    return {int(u): set(g["item_id"]) for u, g in top.groupby("user_id")}
+
+
+def test_labels_mark_items_of_the_later_window() -> None:
+    frame = pd.DataFrame({"user_id": [1, 1, 2], "item_id": [10, 11, 10]})
+    labels = label_candidates(frame, {1: {11}, 2: {10}})
+    assert labels.tolist() == [0.0, 1.0, 1.0]
+
+
+def test_ranker_learns_the_signal_and_round_trips(tmp_path: Path) -> None:
+    frame = _candidates()
+    relevant = _relevant(frame)
+    ranker, stats = train_ranker(
+        frame[FEATURES],
+        label_candidates(frame, relevant),
+        frame["user_id"],
+        FEATURES,
+        num_rounds=30,
+    )
+    assert stats["trees"] >= 1
+    test = _candidates(seed=1)
+    top = rank_candidates(ranker, test, test[FEATURES], k=3)
+    truth = _relevant(test)
+    hits = np.mean([len(set(top[u]) & truth[u]) / 3 for u in truth])
+    assert hits > 0.8
+    save_ranker(ranker, tmp_path / "r")
+    again = load_ranker(tmp_path / "r")
+    np.testing.assert_allclose(again.score(test[FEATURES]), ranker.score(test[FEATURES]))
+
+
+def test_ranker_refuses_labels_without_any_positive() -> None:
+    frame = _candidates(n_users=3, per_user=4)
+    with pytest.raises(ValueError, match="no user has a relevant item"):
+        train_ranker(frame[FEATURES], pd.Series(np.zeros(len(frame))), frame["user_id"], FEATURES)
+
+
+def test_scoring_refuses_a_frame_with_missing_features(tmp_path: Path) -> None:
+    frame = _candidates(n_users=10, per_user=5)
+    ranker, _ = train_ranker(
+        frame[FEATURES],
+        label_candidates(frame, _relevant(frame)),
+        frame["user_id"],
+        FEATURES,
+        num_rounds=5,
+    )
+    with pytest.raises(ValueError, match="noise"):
+        ranker.score(frame[["signal"]])
