@@ -1,0 +1,1 @@
+"""Offline evaluation: ranking metrics, baselines, one evaluator and the report files."""

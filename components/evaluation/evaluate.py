@@ -1,0 +1,109 @@
+"""One evaluator for baselines and models: recommendations in, named metrics out.
+
+Protocol (ARCHITECTURE.md): rank the full catalog, excluding each user's train items; report
+Recall@10, Recall@100, NDCG@10 and catalog coverage@10. Users in the test split are the ones
+evaluated; metric averaging rules are in :mod:`components.evaluation.metrics`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from components.data.columns import ITEM_ID, USER_ID
+from components.evaluation.baselines import BASELINES
+from components.evaluation.metrics import RANKING_METRICS, coverage_at_k, metric_key
+
+DEFAULT_KS = (10, 100)
+
+
+def _items_by_user(frame: pd.DataFrame) -> dict[int, set[int]]:
+    for column in (USER_ID, ITEM_ID):
+        if column not in frame.columns:
+            raise ValueError(f"interactions lack the column {column!r}")
+    if frame.empty:
+        return {}
+    users = frame[USER_ID].to_numpy(np.int64)
+    items = frame[ITEM_ID].to_numpy(np.int64)
+    order = np.argsort(users, kind="stable")
+    users, items = users[order], items[order]
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+    groups = np.split(items, starts[1:])
+    return {int(u): set(g.tolist()) for u, g in zip(users[starts], groups, strict=True)}
+
+
+def relevant_items(test: pd.DataFrame) -> dict[int, set[int]]:
+    """User id -> held-out item ids (binary relevance: any test interaction counts)."""
+    return _items_by_user(test)
+
+
+def seen_items(train: pd.DataFrame) -> dict[int, set[int]]:
+    """User id -> item ids seen in train; the protocol excludes them from every ranking."""
+    return _items_by_user(train)
+
+
+def evaluate_recommendations(
+    recommended: Mapping[int, Sequence[int]],
+    test: pd.DataFrame,
+    catalog_size: int,
+    ks: Iterable[int] = DEFAULT_KS,
+) -> dict[str, float]:
+    """Every metric at every k, keyed ``"<metric>@<k>"`` (recall, precision, ndcg, hit_rate,
+    coverage).
+
+    ``recommended`` should hold a list for every test user; a missing user scores 0. Coverage
+    counts all lists in ``recommended``; pass only the test users' lists to follow the protocol.
+    """
+    relevant = relevant_items(test)
+    results: dict[str, float] = {}
+    for k in sorted(set(ks)):
+        for name, metric in RANKING_METRICS.items():
+            results[metric_key(name, k)] = float(metric(recommended, relevant, k))
+        results[metric_key("coverage", k)] = float(coverage_at_k(recommended, catalog_size, k))
+    return results
+
+
+def evaluate_baselines(
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    catalog_size: int,
+    k: int = 100,
+    progress: bool = True,
+    systems: Sequence[str] = tuple(BASELINES),
+    catalog: Iterable[int] | None = None,
+    seed: int = 0,
+    on_timing: Callable[[str, float, float], None] | None = None,
+) -> dict[str, dict[str, float]]:
+    """Fit each baseline on ``train``, recommend ``k`` unseen items to every test user, score.
+
+    Returns system name -> metrics (see :func:`evaluate_recommendations`, at k = 10 and ``k``).
+    ``catalog`` restricts what may be recommended (default: every item in train). ``on_timing``
+    receives (system, fit seconds, recommend seconds), for logging or run metadata.
+    """
+    unknown = [name for name in systems if name not in BASELINES]
+    if unknown:
+        raise ValueError(f"unknown baseline(s) {unknown}; known: {sorted(BASELINES)}")
+    catalog = None if catalog is None else list(catalog)
+    exclude: dict[int, Set[int]] = dict(seen_items(train))
+    users = sorted(relevant_items(test))
+    results: dict[str, dict[str, float]] = {}
+    bar = tqdm(systems, desc="baselines", disable=not progress)
+    for name in bar:
+        bar.set_postfix_str(name)
+        options = {"seed": seed} if name == "als" else {}
+        model = BASELINES[name](catalog=catalog, **options)
+        start = time.perf_counter()
+        model.fit(train)
+        fitted = time.perf_counter()
+        recommended = model.recommend(users, k, exclude)
+        done = time.perf_counter()
+        if on_timing is not None:
+            on_timing(name, fitted - start, done - fitted)
+        results[name] = evaluate_recommendations(
+            recommended, test, catalog_size, ks=sorted({10, k})
+        )
+    return results
