@@ -1,0 +1,191 @@
+"""The ranker's model matrix: the one place raw feature rows become numbers.
+
+Training and serving both call ``ranker_feature_frame``, so a feature cannot be computed two ways:
+
+- serving: ``ranker_feature_frame(users, items, pairs)`` with the frames from
+  ``store.online_features`` (indexed by id) and the retrieval candidates as ``pairs``;
+- training: ``ranker_feature_frame(None, None, joined)`` where ``joined`` is the output of
+  ``store.historical_features`` (feature columns already point-in-time joined onto each pair);
+- degraded serving (online store unreachable): pass empty frames; every feature falls back to
+  ``DEFAULT_FEATURES`` and the ranker still orders by retrieval score.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from components.data.columns import CATEGORY_SEPARATOR, ITEM_ID, USER_ID
+from components.features.columns import (
+    ITEM_AGE_DAYS,
+    ITEM_AVAILABLE,
+    ITEM_CATEGORIES,
+    ITEM_DEFAULTS,
+    ITEM_EVENTS_7D,
+    ITEM_EVENTS_30D,
+    ITEM_EVENTS_365D,
+    ITEM_EVENTS_ALL,
+    ITEM_TREND,
+    ITEM_USERS_30D,
+    SHARE_SEPARATOR,
+    USER_CATEGORY_SHARES,
+    USER_DAYS_SINCE_FIRST,
+    USER_DEFAULTS,
+    USER_EVENTS_7D,
+    USER_EVENTS_30D,
+    USER_EVENTS_365D,
+    USER_EVENTS_ALL,
+    USER_ITEMS_ALL,
+    USER_TOP_CATEGORIES,
+)
+
+RETRIEVAL_SCORE = "retrieval_score"
+RETRIEVAL_RANK = "retrieval_rank"  # 0 = retrieval's best candidate for the user
+ITEM_N_CATEGORIES = "item_n_categories"
+USER_CATEGORY_AFFINITY = "user_category_affinity"  # user's share covered by the item's categories
+ITEM_IN_TOP_CATEGORY = "item_in_top_category"  # 1 if the item has the user's top category
+
+_ITEM_NUMERIC = (
+    ITEM_EVENTS_7D,
+    ITEM_EVENTS_30D,
+    ITEM_EVENTS_365D,
+    ITEM_EVENTS_ALL,
+    ITEM_USERS_30D,
+    ITEM_TREND,
+    ITEM_AGE_DAYS,
+    ITEM_AVAILABLE,
+)
+_USER_NUMERIC = (
+    USER_EVENTS_7D,
+    USER_EVENTS_30D,
+    USER_EVENTS_365D,
+    USER_EVENTS_ALL,
+    USER_ITEMS_ALL,
+    USER_DAYS_SINCE_FIRST,
+)
+
+RANKER_FEATURES: tuple[str, ...] = (
+    RETRIEVAL_SCORE,
+    RETRIEVAL_RANK,
+    *_ITEM_NUMERIC,
+    ITEM_N_CATEGORIES,
+    *_USER_NUMERIC,
+    USER_CATEGORY_AFFINITY,
+    ITEM_IN_TOP_CATEGORY,
+)
+
+DEFAULT_FEATURES: dict[str, float] = {
+    RETRIEVAL_SCORE: 0.0,
+    RETRIEVAL_RANK: 0.0,
+    **{name: float(ITEM_DEFAULTS[name]) for name in _ITEM_NUMERIC},
+    ITEM_N_CATEGORIES: 0.0,
+    **{name: float(USER_DEFAULTS[name]) for name in _USER_NUMERIC},
+    USER_CATEGORY_AFFINITY: 0.0,
+    ITEM_IN_TOP_CATEGORY: 0.0,
+}
+
+
+def _rows(features: pd.DataFrame | None, key: str, ids: np.ndarray, pairs: pd.DataFrame):
+    """Feature rows aligned with ``pairs`` (positionally): looked up by id, or pairs themselves."""
+    if features is None:
+        return pairs.reset_index(drop=True)
+    if key in features.columns:
+        features = features.set_index(key)
+    features = features[~features.index.duplicated(keep="last")]
+    return features.reindex(pd.Index(ids, dtype="int64")).reset_index(drop=True)
+
+
+def _numeric(rows: pd.DataFrame, name: str) -> np.ndarray:
+    if name not in rows:
+        return np.full(len(rows), DEFAULT_FEATURES[name], dtype=np.float64)
+    values = pd.to_numeric(rows[name], errors="coerce").astype(np.float64)
+    return values.fillna(DEFAULT_FEATURES[name]).to_numpy()
+
+
+def _strings(rows: pd.DataFrame, name: str) -> pd.Series:
+    if name not in rows:
+        return pd.Series([""] * len(rows), dtype=object)
+    return rows[name].fillna("").astype(str).reset_index(drop=True)
+
+
+def _category_features(
+    shares: pd.Series, top: pd.Series, item_categories: pd.Series
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(affinity, in-top-category, number of categories) per pair, without a Python loop."""
+    n = len(item_categories)
+    cats = item_categories.str.split(CATEGORY_SEPARATOR, regex=False).explode()
+    cats = cats[cats.str.len() > 0]
+    pos = cats.index.to_numpy(dtype=np.int64)
+    n_categories = np.bincount(pos, minlength=n).astype(np.float64)
+    pair_cats = pd.DataFrame(
+        {
+            "pos": pos,
+            "category": cats.to_numpy(dtype=object),
+            "shares": shares.to_numpy(dtype=object)[pos],
+        }
+    )
+
+    # Each distinct distribution string parsed once ("Action:0.4000|Comedy:0.2000").
+    distinct = pd.Series(shares.unique(), dtype=object)
+    entries = distinct.str.split(CATEGORY_SEPARATOR, regex=False).explode()
+    entries = entries[entries.str.len() > 0]
+    name_share = entries.str.rpartition(SHARE_SEPARATOR).reindex(columns=[0, 1, 2])
+    parsed = pd.DataFrame(
+        {
+            "shares": distinct.to_numpy(dtype=object)[entries.index.to_numpy(dtype=np.int64)],
+            "category": name_share[0].to_numpy(dtype=object),
+            "share": pd.to_numeric(name_share[2], errors="coerce").fillna(0.0).to_numpy(),
+        }
+    )
+    matched = pair_cats.merge(parsed, on=["shares", "category"], how="inner")
+    affinity = np.bincount(
+        matched["pos"].to_numpy(dtype=np.int64),
+        weights=matched["share"].to_numpy(dtype=np.float64),
+        minlength=n,
+    )
+
+    top_first = top.str.split(CATEGORY_SEPARATOR, regex=False).str[0].fillna("").to_numpy()
+    in_top = np.zeros(n)
+    hits = pair_cats["category"].to_numpy() == top_first[pos]
+    in_top[pos[hits]] = 1.0
+    return np.minimum(affinity, 1.0), in_top, n_categories
+
+
+def ranker_feature_frame(
+    user_feats: pd.DataFrame | None,
+    item_feats: pd.DataFrame | None,
+    pairs: pd.DataFrame,
+) -> pd.DataFrame:
+    """The ranker's matrix for (user_id, item_id[, retrieval_score, retrieval_rank]) pairs.
+
+    ``user_feats`` / ``item_feats``: raw feature rows keyed by id (index or id column); unknown
+    ids get ``DEFAULT_FEATURES``. ``None`` means the feature columns are already on ``pairs``
+    (the point-in-time join of training). Returns float64 columns ``RANKER_FEATURES``, in that
+    order, on ``pairs``' index. A missing ``retrieval_rank`` is derived from the score per user.
+    """
+    user_ids = pairs[USER_ID].to_numpy(dtype=np.int64)
+    item_ids = pairs[ITEM_ID].to_numpy(dtype=np.int64)
+    users = _rows(user_feats, USER_ID, user_ids, pairs)
+    items = _rows(item_feats, ITEM_ID, item_ids, pairs)
+
+    out = pd.DataFrame(index=pairs.index)
+    score = _numeric(pairs.reset_index(drop=True), RETRIEVAL_SCORE)
+    out[RETRIEVAL_SCORE] = score
+    if RETRIEVAL_RANK in pairs:
+        out[RETRIEVAL_RANK] = _numeric(pairs.reset_index(drop=True), RETRIEVAL_RANK)
+    else:
+        by_score = pd.Series(-score).groupby(user_ids).rank(method="first") - 1.0
+        out[RETRIEVAL_RANK] = by_score.to_numpy()
+    for name in _ITEM_NUMERIC:
+        out[name] = _numeric(items, name)
+    affinity, in_top, n_categories = _category_features(
+        _strings(users, USER_CATEGORY_SHARES),
+        _strings(users, USER_TOP_CATEGORIES),
+        _strings(items, ITEM_CATEGORIES),
+    )
+    out[ITEM_N_CATEGORIES] = n_categories
+    for name in _USER_NUMERIC:
+        out[name] = _numeric(users, name)
+    out[USER_CATEGORY_AFFINITY] = affinity
+    out[ITEM_IN_TOP_CATEGORY] = in_top
+    return out[list(RANKER_FEATURES)].astype(np.float64)
