@@ -1,0 +1,237 @@
+{{/* Chart name, for app.kubernetes.io/name. */}}
+{{- define "reco.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Prefix of every object name: the release name (so that "reco" gives reco-mlflow, reco-feast...,
+next to the reco-milvus and reco-valkey that charts/reco-stack creates), or fullnameOverride.
+Component suffixes are at most 16 characters, hence 47.
+*/}}
+{{- define "reco.fullname" -}}
+{{- default .Release.Name .Values.fullnameOverride | trunc 47 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "reco.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Selector labels of one component: include "reco.selectorLabels" (list $ "mlflow") */}}
+{{- define "reco.selectorLabels" -}}
+{{- $ := index . 0 -}}
+app.kubernetes.io/name: {{ include "reco.name" $ }}
+app.kubernetes.io/instance: {{ $.Release.Name }}
+app.kubernetes.io/component: {{ index . 1 }}
+{{- end }}
+
+{{/* Labels of one component's objects: include "reco.labels" (list $ "mlflow") */}}
+{{- define "reco.labels" -}}
+{{- $ := index . 0 -}}
+{{ include "reco.selectorLabels" . }}
+app.kubernetes.io/version: {{ $.Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: reco-platform
+app.kubernetes.io/managed-by: {{ $.Release.Service }}
+helm.sh/chart: {{ include "reco.chart" $ }}
+{{- with $.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Labels shared by every pod of the release (NetworkPolicy selectors). */}}
+{{- define "reco.releaseSelector" -}}
+app.kubernetes.io/name: {{ include "reco.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* Image of one docker/Dockerfile target: include "reco.image" (list $ "serve") */}}
+{{- define "reco.image" -}}
+{{- $ := index . 0 -}}
+{{- $target := index $.Values.image.targets (index . 1) -}}
+{{- $repo := printf "%s/%s" $.Values.image.registry $target.repository -}}
+{{- if $target.digest -}}
+{{ $repo }}@{{ $target.digest }}
+{{- else -}}
+{{ $repo }}:{{ $.Values.image.tag | default $.Chart.AppVersion }}
+{{- end -}}
+{{- end }}
+
+{{- define "reco.imageTag" -}}
+{{- .Values.image.tag | default .Chart.AppVersion -}}
+{{- end }}
+
+{{- define "reco.serviceAccountName" -}}
+{{- $ := index . 0 -}}
+{{- printf "%s-%s" (include "reco.fullname" $) (index . 1) -}}
+{{- end }}
+
+{{/* Endpoints, with the umbrella chart's service names as defaults. */}}
+{{- define "reco.milvusUri" -}}
+{{- .Values.milvus.uri | default (printf "http://%s-milvus:19530" .Release.Name) -}}
+{{- end }}
+
+{{- define "reco.onlineStoreUri" -}}
+{{- .Values.feast.onlineStore.uri | default (printf "redis://%s-valkey:6379" .Release.Name) -}}
+{{- end }}
+
+{{- define "reco.mlflowUri" -}}
+{{- if .Values.mlflow.enabled -}}
+{{- printf "http://%s-mlflow:%d" (include "reco.fullname" .) (int .Values.mlflow.port) -}}
+{{- else -}}
+{{- .Values.mlflow.externalUri -}}
+{{- end -}}
+{{- end }}
+
+{{/* KubeRay derives <name>-serve-svc and <name>-head-svc from it. */}}
+{{- define "reco.rayServiceName" -}}
+{{- include "reco.fullname" . -}}
+{{- end }}
+
+{{/* Pod-level security context: restricted Pod Security Standard. */}}
+{{- define "reco.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .Values.podSecurity.runAsUser }}
+runAsGroup: {{ .Values.podSecurity.runAsGroup }}
+fsGroup: {{ .Values.podSecurity.fsGroup }}
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/* Container-level security context: restricted Pod Security Standard. */}}
+{{- define "reco.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .Values.podSecurity.runAsUser }}
+runAsGroup: {{ .Values.podSecurity.runAsGroup }}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+privileged: false
+capabilities:
+  drop: [ALL]
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/*
+Environment of every container: the settings ConfigMap, then the secret-backed settings (an
+explicit env entry wins over envFrom), HOME on the writable /tmp.
+*/}}
+{{- define "reco.envFrom" -}}
+- configMapRef:
+    name: {{ include "reco.fullname" . }}-settings
+{{- end }}
+
+{{- define "reco.env" -}}
+- name: HOME
+  value: /tmp
+{{- with .Values.milvus.auth.existingSecret }}
+- name: RECO_MILVUS_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $.Values.milvus.auth.tokenKey }}
+{{- end }}
+{{- with .Values.feast.onlineStore.existingSecret }}
+- name: RECO_FEAST_ONLINE_STORE
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $.Values.feast.onlineStore.uriKey }}
+{{- end }}
+{{- end }}
+
+{{/* Writable paths of every pod: /tmp and the shared state volume. */}}
+{{- define "reco.volumes" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: 1Gi
+- name: state
+{{- if .Values.persistence.enabled }}
+  persistentVolumeClaim:
+    claimName: {{ .Values.persistence.existingClaim | default (printf "%s-state" (include "reco.fullname" .)) }}
+{{- else }}
+  emptyDir:
+    sizeLimit: 2Gi
+{{- end }}
+{{- end }}
+
+{{- define "reco.volumeMounts" -}}
+- name: tmp
+  mountPath: /tmp
+- name: state
+  mountPath: {{ .Values.persistence.mountPath }}
+{{- end }}
+
+{{/* Pod scheduling shared by every pod but the Ray workers. */}}
+{{- define "reco.scheduling" -}}
+{{- with .Values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.image.pullSecrets }}
+imagePullSecrets:
+  {{- range . }}
+  - name: {{ . }}
+  {{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Deep merge of .src into .dst in place (maps merge key by key, anything else replaces). Unlike
+sprig's mergeOverwrite it keeps zero values such as min_replicas: 0.
+*/}}
+{{- define "reco.deepMerge" -}}
+{{- $dst := .dst -}}
+{{- range $key, $value := .src -}}
+{{- if and (kindIs "map" $value) (kindIs "map" (get $dst $key)) -}}
+{{- include "reco.deepMerge" (dict "dst" (get $dst $key) "src" $value) -}}
+{{- else -}}
+{{- $_ := set $dst $key $value -}}
+{{- end -}}
+{{- end -}}
+{{- end }}
+
+{{/*
+The Serve config embedded in the RayService: files/serve_config.yaml (a copy of
+serving/serve_config.yaml) with rayService.serveConfigOverrides merged into the deployments of
+the same name. autoscaling_config and num_replicas exclude each other, so setting one drops the
+other. tests/chart/test_chart.py applies the same rule in Python and compares.
+*/}}
+{{- define "reco.serveConfig" -}}
+{{- $cfg := .Files.Get "files/serve_config.yaml" | fromYaml -}}
+{{- if not $cfg.applications -}}
+{{- fail "files/serve_config.yaml has no applications: run scripts/sync_chart_files.sh" -}}
+{{- end -}}
+{{- $overrides := .Values.rayService.serveConfigOverrides | default dict -}}
+{{- $seen := dict -}}
+{{- $apps := list -}}
+{{- range $app := $cfg.applications -}}
+{{- $deployments := list -}}
+{{- range $d := $app.deployments | default list -}}
+{{- $d = deepCopy $d -}}
+{{- if hasKey $overrides $d.name -}}
+{{- $o := deepCopy (get $overrides $d.name) -}}
+{{- if hasKey $o "autoscaling_config" -}}{{- $_ := unset $d "num_replicas" -}}{{- end -}}
+{{- if hasKey $o "num_replicas" -}}{{- $_ := unset $d "autoscaling_config" -}}{{- end -}}
+{{- include "reco.deepMerge" (dict "dst" $d "src" $o) -}}
+{{- $_ := set $seen $d.name true -}}
+{{- end -}}
+{{- $deployments = append $deployments $d -}}
+{{- end -}}
+{{- $_ := set $app "deployments" $deployments -}}
+{{- $apps = append $apps $app -}}
+{{- end -}}
+{{- range $name, $_ := $overrides -}}
+{{- if not (hasKey $seen $name) -}}
+{{- fail (printf "rayService.serveConfigOverrides.%s: no deployment of that name in files/serve_config.yaml" $name) -}}
+{{- end -}}
+{{- end -}}
+{{- $_ := set $cfg "applications" $apps -}}
+{{- toYaml $cfg -}}
+{{- end }}
