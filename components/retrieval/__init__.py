@@ -1,0 +1,1 @@
+"""Candidate retrieval: the Milvus item-embedding index (`components.retrieval.index`)."""
