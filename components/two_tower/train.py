@@ -1,0 +1,282 @@
+"""Train the two-tower model on implicit feedback: in-batch sampled softmax with log-Q correction.
+
+Examples: one per positive (user, item) pair (see ``history.py``: first event of a pair, skips
+dropped), with the user's history = their distinct earlier items, most recent first. Nothing at
+or after the target's position enters its history, so training never sees the answer.
+
+Loss: for a batch of B examples the other items of the batch are the negatives. Popular items
+are negatives far more often than a uniform sample would make them, which pushes them down;
+subtracting log q(item) from each logit (q = the item's share of the training examples; Yi et
+al., RecSys 2019) removes that bias. An item that occurs twice in a batch is scored once, so a
+user's positive is never also counted as their negative.
+
+Unknown rows: with probability ``id_dropout`` a user id (or an item id) is replaced by row 0 in
+an example, so the unknown rows learn "a user known only by their history" and "an item known
+only by its categories", which is how new users and new items are embedded at serving time.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from components.data.columns import CATEGORIES, CATEGORY_SEPARATOR, ITEM_ID, USER_ID
+from components.two_tower.batching import item_features_padded, user_features_padded
+from components.two_tower.history import PAD, history_matrix, positive_interactions
+from components.two_tower.model import TwoTower, TwoTowerConfig
+from components.two_tower.vocab import UNKNOWN, Vocabulary, lookup_bags
+
+MAX_THREADS = 2
+
+
+@dataclass
+class TrainedTwoTower:
+    """A trained model with everything needed to embed raw ids (see ``export.save_two_tower``).
+
+    ``item_categories`` is the catalog: every item id of the ``items`` frame (and any item seen
+    only in the interactions) -> its category names, so items never interacted with can be
+    embedded from their categories. ``loss_history`` holds the mean training loss per epoch.
+    """
+
+    model: TwoTower
+    config: TwoTowerConfig
+    users: Vocabulary
+    items: Vocabulary
+    categories: Vocabulary
+    item_categories: dict[int, list[str]]
+    loss_history: list[float]
+    params: dict[str, Any] = field(default_factory=dict)
+    train_seconds: float = 0.0
+
+
+def split_categories(value: Any) -> list[str]:
+    """Category names of one catalog cell ("Action|Comedy" -> ["Action", "Comedy"])."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return []
+    return [c.strip() for c in str(value).split(CATEGORY_SEPARATOR) if c.strip()]
+
+
+def catalog_categories(items: pd.DataFrame, extra_item_ids: np.ndarray) -> dict[int, list[str]]:
+    """Item id -> category names for the catalog, plus ``extra_item_ids`` (no categories)."""
+    for column in (ITEM_ID, CATEGORIES):
+        if column not in items.columns:
+            raise ValueError(f"items lack the column {column!r}")
+    catalog = {
+        int(i): split_categories(c)
+        for i, c in zip(items[ITEM_ID].to_numpy(np.int64), items[CATEGORIES], strict=True)
+    }
+    for item in extra_item_ids.tolist():
+        catalog.setdefault(int(item), [])
+    return dict(sorted(catalog.items()))
+
+
+def category_matrix(
+    item_ids: list[int | None], item_categories: dict[int, list[str]], categories: Vocabulary
+) -> tuple[np.ndarray, np.ndarray]:
+    """Padded (len(item_ids), max categories) matrix of category rows, and lengths."""
+    bags = lookup_bags(categories, [item_categories.get(i, []) for i in item_ids])
+    width = max([len(b) for b in bags] + [1])
+    matrix = np.full((len(bags), width), PAD, dtype=np.int64)
+    lengths = np.zeros(len(bags), dtype=np.int64)
+    for row, bag in enumerate(bags):
+        matrix[row, : len(bag)] = bag
+        lengths[row] = len(bag)
+    return matrix, lengths
+
+
+def in_batch_softmax_loss(
+    user_vectors: torch.Tensor,
+    item_vectors: torch.Tensor,
+    targets: torch.Tensor,
+    log_q: torch.Tensor,
+    temperature: float,
+) -> torch.Tensor:
+    """Cross-entropy of each user's target among the batch's distinct items, log-Q corrected.
+
+    ``item_vectors`` holds one row per distinct item of the batch, ``targets`` the row of each
+    user's positive, ``log_q`` the log sampling probability of each distinct item.
+    """
+    logits = user_vectors @ item_vectors.T / temperature - log_q[None, :]
+    return F.cross_entropy(logits, targets)
+
+
+def train_two_tower(
+    interactions: pd.DataFrame,
+    items: pd.DataFrame,
+    *,
+    embedding_dim: int = 64,
+    epochs: int = 5,
+    batch_size: int = 1024,
+    learning_rate: float = 0.005,
+    history_length: int = 20,
+    temperature: float = 0.05,
+    hidden_dims: tuple[int, ...] = (128,),
+    id_dropout: float = 0.1,
+    weight_decay: float = 0.0,
+    seed: int = 0,
+    progress: bool = True,
+    num_threads: int = 1,
+) -> TrainedTwoTower:
+    """Fit a two-tower model on ``interactions`` (the data contract's frame) and ``items``.
+
+    Args:
+        interactions: user_id, item_id, timestamp (event_type optional; skips are dropped).
+        items: the catalog (item_id, categories); every item gets an embedding later.
+        embedding_dim: size of the table rows and of the output vectors.
+        epochs: passes over the positive pairs.
+        batch_size: examples per step; also the number of in-batch negatives.
+        learning_rate: Adam step size.
+        history_length: most recent distinct items in a user's history bag.
+        temperature: softmax temperature over cosine scores (small = sharper).
+        hidden_dims: hidden layer sizes of both tower MLPs.
+        id_dropout: chance an example's user id / item id is replaced by the unknown row.
+        weight_decay: Adam L2 penalty.
+        seed: makes initialisation, shuffling and dropout repeatable.
+        progress: show a tqdm bar over batches.
+        num_threads: torch intra-op threads while training, capped at 2 and restored after.
+            One is the default: the ops are small, and a second thread measured 2-8x slower
+            (spin-waiting) whenever another process shares the two cores.
+    """
+    if epochs < 1 or batch_size < 1 or temperature <= 0 or not 0 <= id_dropout < 1:
+        raise ValueError("need epochs >= 1, batch_size >= 1, temperature > 0, 0 <= id_dropout < 1")
+    started = time.perf_counter()
+    positives = positive_interactions(interactions)
+    if positives.empty:
+        raise ValueError("no positive interactions to train on")
+    users = Vocabulary(positives[USER_ID].to_numpy())
+    item_vocab = Vocabulary(positives[ITEM_ID].to_numpy())
+    catalog = catalog_categories(items, positives[ITEM_ID].unique())
+    categories = Vocabulary({c for cats in catalog.values() for c in cats})
+    config = TwoTowerConfig(
+        num_users=len(users),
+        num_items=len(item_vocab),
+        num_categories=len(categories),
+        embedding_dim=embedding_dim,
+        history_length=history_length,
+        user_hidden_dims=tuple(hidden_dims),
+        item_hidden_dims=tuple(hidden_dims),
+    )
+
+    user_rows = users.lookup(positives[USER_ID].to_numpy())
+    item_rows = item_vocab.lookup(positives[ITEM_ID].to_numpy())
+    history, history_lengths = history_matrix(user_rows, item_rows, history_length)
+    # Categories of every item row; row 0 (the unknown item) has none.
+    cat_matrix, cat_lengths = category_matrix([None, *item_vocab.values], catalog, categories)
+    counts = np.bincount(item_rows, minlength=len(item_vocab)).astype(np.float64)
+    log_q_all = torch.from_numpy(np.log(np.maximum(counts, 1.0) / len(item_rows))).float()
+
+    params = {
+        "embedding_dim": embedding_dim,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "history_length": history_length,
+        "temperature": temperature,
+        "hidden_dims": list(hidden_dims),
+        "id_dropout": id_dropout,
+        "weight_decay": weight_decay,
+        "seed": seed,
+        "examples": len(positives),
+    }
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, min(num_threads, MAX_THREADS)))
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = TwoTower(config)
+            losses = _fit(
+                model,
+                user_rows,
+                item_rows,
+                history,
+                history_lengths,
+                cat_matrix,
+                cat_lengths,
+                log_q_all,
+                epochs=epochs,
+                batch_size=batch_size,
+                learning_rate=learning_rate,
+                temperature=temperature,
+                id_dropout=id_dropout,
+                weight_decay=weight_decay,
+                rng=np.random.default_rng(seed),
+                progress=progress,
+            )
+    finally:
+        torch.set_num_threads(previous_threads)
+    model.eval()
+    return TrainedTwoTower(
+        model=model,
+        config=config,
+        users=users,
+        items=item_vocab,
+        categories=categories,
+        item_categories=catalog,
+        loss_history=losses,
+        params=params,
+        train_seconds=time.perf_counter() - started,
+    )
+
+
+def _fit(
+    model: TwoTower,
+    user_rows: np.ndarray,
+    item_rows: np.ndarray,
+    history: np.ndarray,
+    history_lengths: np.ndarray,
+    cat_matrix: np.ndarray,
+    cat_lengths: np.ndarray,
+    log_q_all: torch.Tensor,
+    *,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    temperature: float,
+    id_dropout: float,
+    weight_decay: float,
+    rng: np.random.Generator,
+    progress: bool,
+) -> list[float]:
+    """The training loop; returns the mean loss of each epoch."""
+    model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
+    n = len(user_rows)
+    steps = -(-n // batch_size)
+    losses: list[float] = []
+    with tqdm(total=epochs * steps, desc="two-tower", unit="batch", disable=not progress) as bar:
+        for epoch in range(epochs):
+            order = rng.permutation(n)
+            total = 0.0
+            for step in range(steps):
+                batch = order[step * batch_size : (step + 1) * batch_size]
+                batch_users = user_rows[batch].copy()
+                batch_users[rng.random(len(batch)) < id_dropout] = UNKNOWN
+                distinct, targets = np.unique(item_rows[batch], return_inverse=True)
+                distinct_ids = distinct.copy()
+                distinct_ids[rng.random(len(distinct)) < id_dropout] = UNKNOWN
+                user_kjt = user_features_padded(batch_users, history[batch], history_lengths[batch])
+                item_kjt = item_features_padded(
+                    distinct_ids, cat_matrix[distinct], cat_lengths[distinct]
+                )
+                loss = in_batch_softmax_loss(
+                    model.user_embedding(user_kjt),
+                    model.item_embedding(item_kjt),
+                    torch.from_numpy(targets.reshape(-1)),
+                    log_q_all[torch.from_numpy(distinct)],
+                    temperature,
+                )
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total += float(loss.detach()) * len(batch)
+                bar.update(1)
+                bar.set_postfix(epoch=epoch + 1, loss=f"{float(loss.detach()):.3f}")
+            losses.append(total / n)
+    return losses

@@ -1,0 +1,98 @@
+import json
+
+import numpy as np
+import pytest
+
+from components.two_tower.export import (
+    CATALOG_FILE,
+    CONFIG_FILE,
+    STATE_FILE,
+    VOCAB_FILE,
+    TwoTowerRetrieval,
+    load_two_tower,
+    save_two_tower,
+)
+from components.two_tower.train import train_two_tower
+
+
+@pytest.fixture(scope="module")
+def trained():
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    rows = [(u, int(i), t) for u in range(1, 21) for t, i in enumerate(rng.choice(30, 6, False))]
+    frame = pd.DataFrame(rows, columns=["user_id", "item_id", "seconds"])
+    interactions = pd.DataFrame(
+        {
+            "user_id": frame["user_id"].astype("int64"),
+            "item_id": frame["item_id"].astype("int64"),
+            "event_type": "view",
+            "timestamp": pd.Timestamp("2026-01-01", tz="UTC")
+            + pd.to_timedelta(frame["seconds"], unit="s"),
+        }
+    )
+    # Items 30 and 31 are in the catalog but never interacted with (cold items).
+    items = pd.DataFrame(
+        {
+            "item_id": np.arange(32, dtype="int64"),
+            "title": "x",
+            "categories": ["A|B" if i % 2 else "C" for i in range(30)] + ["A|B", "C"],
+            "available": True,
+            "created_at": pd.Timestamp("2026-01-01", tz="UTC"),
+        }
+    )
+    return train_two_tower(interactions, items, embedding_dim=8, epochs=1, progress=False)
+
+
+def test_save_then_load_gives_identical_embeddings(trained, tmp_path):
+    save_two_tower(trained, tmp_path / "model")
+    assert {p.name for p in (tmp_path / "model").iterdir()} == {
+        STATE_FILE,
+        CONFIG_FILE,
+        VOCAB_FILE,
+        CATALOG_FILE,
+    }
+    loaded = load_two_tower(tmp_path / "model")
+    memory = TwoTowerRetrieval.from_trained(trained)
+    users, histories = [1, 2, 999], [[3, 4], [], [5, 6, 12345]]
+    np.testing.assert_array_equal(
+        loaded.user_embeddings(users, histories), memory.user_embeddings(users, histories)
+    )
+    ids_l, vec_l = loaded.item_embeddings()
+    ids_m, vec_m = memory.item_embeddings()
+    np.testing.assert_array_equal(ids_l, ids_m)
+    np.testing.assert_array_equal(vec_l, vec_m)
+    assert loaded.embedding_dim == 8 and loaded.history_length == trained.config.history_length
+    meta = json.loads((tmp_path / "model" / CONFIG_FILE).read_text())
+    assert meta["loss_history"] == pytest.approx(trained.loss_history)
+
+
+def test_vectors_are_float32_unit_length(trained):
+    retrieval = TwoTowerRetrieval.from_trained(trained)
+    users = retrieval.user_embeddings([1, 2], [[1], [2, 3]])
+    ids, items = retrieval.item_embeddings([1, 2, 3])
+    assert users.dtype == np.float32 and items.dtype == np.float32
+    assert users.shape == (2, 8) and items.shape == (3, 8)
+    assert ids.tolist() == [1, 2, 3]
+    np.testing.assert_allclose(np.linalg.norm(users, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(items, axis=1), 1.0, rtol=1e-5)
+
+
+def test_catalog_includes_cold_items_embedded_by_category(trained):
+    retrieval = TwoTowerRetrieval.from_trained(trained)
+    ids, vectors = retrieval.item_embeddings()
+    assert ids.tolist() == list(range(32))
+    cold_ab, cold_c = vectors[30], vectors[31]
+    assert not np.allclose(cold_ab, cold_c)  # same unknown id row, different categories
+    outside_ab = retrieval.item_embeddings([777])[1][0]  # not in the catalog: no categories
+    assert not np.allclose(outside_ab, cold_ab)
+
+
+def test_unknown_history_items_are_ignored(trained):
+    retrieval = TwoTowerRetrieval.from_trained(trained)
+    with_noise = retrieval.user_embeddings([5], [[123456, 3]])
+    clean = retrieval.user_embeddings([5], [[3]])
+    np.testing.assert_allclose(with_noise, clean, rtol=1e-6)
+    with pytest.raises(ValueError):
+        retrieval.user_embeddings([1, 2], [[1]])
