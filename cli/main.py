@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 import typer
+
+from cli import data, pipeline
 
 app = typer.Typer(
     name="reco",
@@ -10,6 +14,16 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+app.add_typer(data.app, name="data")
+app.add_typer(pipeline.app, name="pipeline")
+
+
+@app.callback()
+def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
 
 
 @app.command()
@@ -18,6 +32,15 @@ def settings() -> None:
     from components.settings import get_settings
 
     typer.echo(get_settings().model_dump_json(indent=2))
+
+
+@app.command()
+def quickstart(
+    source: str = typer.Option("synthetic", help=pipeline.SOURCE_HELP),
+    epochs: int = typer.Option(5, min=1),
+) -> None:
+    """The main job on embedded defaults: train, register, index (then serve, when available)."""
+    pipeline.run(source=source, epochs=epochs, embedding_dim=64, candidate_k=200, num_shards=2)
 
 
 if __name__ == "__main__":

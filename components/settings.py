@@ -106,6 +106,18 @@ class Settings(BaseSettings):
         """Where serving appends feedback events; training reads it with the base data."""
         return self.resolved_data_dir / "events"
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def prediction_log_dir(self) -> Path:
+        """Where serving writes the scores it returned; the drift job reads them."""
+        return self.state_dir / "predictions"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def monitoring_dir(self) -> Path:
+        """Drift reports, decisions and the retraining lock."""
+        return self.state_dir / "monitoring"
+
     def ensure_dirs(self) -> None:
         for path in (self.state_dir, self.resolved_data_dir, self.reports_dir):
             path.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,47 @@
+"""The whole training pipeline through the KFP local runner (subprocesses, no Docker)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from mlflow import MlflowClient
+
+from components.registry import CHAMPION, alias_version
+from components.retrieval.index import alias_target, collection_count, milvus_client, release_milvus
+from components.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+def test_pipeline_registers_champions_indexes_items_and_reports(trained_state: Settings) -> None:
+    settings = trained_state
+    client = MlflowClient(settings.resolved_mlflow_uri)
+    tower = alias_version(client, settings.retrieval_model_name, CHAMPION)
+    ranker = alias_version(client, settings.ranker_model_name, CHAMPION)
+    assert tower is not None and ranker is not None
+    assert tower.tags["milvus_collection"] == ranker.tags["milvus_collection"]
+    assert float(ranker.tags["ndcg_at_10"]) > 0
+
+    milvus = milvus_client(settings.resolved_milvus_uri)
+    try:
+        assert (
+            alias_target(milvus, settings.milvus_collection_alias)
+            == tower.tags["milvus_collection"]
+        )
+        import pandas as pd
+
+        from components.data.io import load_source
+        from tests.integration.conftest import TINY_SOURCE
+
+        _, items = load_source(TINY_SOURCE)
+        available = int(pd.Series(items["available"]).sum())
+        assert collection_count(milvus, settings.milvus_collection_alias) == available
+    finally:
+        release_milvus(milvus, settings.resolved_milvus_uri)
+
+    report = json.loads((settings.reports_dir / "evaluation.json").read_text())
+    systems = set(report["results"])
+    assert {"popularity", "item_knn", "als", "two_tower", "two_tower_ranker"} <= systems
+    assert (settings.reports_dir / "evaluation.html").read_text().count("two_tower_ranker") >= 1
+    assert (settings.resolved_feast_repo / "feature_store.yaml").exists()
