@@ -21,3 +21,7 @@ CATEGORY_SEPARATOR = "|"
 
 INTERACTIONS_FILE = "interactions.parquet"
 ITEMS_FILE = "items.parquet"
+PREDICTIONS_FILE = "predictions.parquet"  # (user_id, item_id, score, rank) as serving logs them
+
+# The folder of a training run's MLflow artefacts that the drift job reads as its reference.
+REFERENCE_ARTIFACT = "reference"

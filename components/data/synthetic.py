@@ -116,8 +116,8 @@ def generate_synthetic(
     extra = world.random((n_items, n_categories))
     extra[np.arange(n_items), primary] = -1.0
     ranked_extra = np.argsort(-extra, axis=1)
-    for k in (1, 2):
-        has = (n_cats > k) & (k <= n_categories - 1)
+    for k in range(1, min(3, n_categories)):
+        has = n_cats > k
         membership[np.flatnonzero(has), ranked_extra[has, k - 1]] = 0.5
     item_vec = centres[primary] + 0.6 * world.normal(size=(n_items, _LATENT_DIM))
     pop_rank = world.permutation(n_items) + 1
@@ -145,6 +145,8 @@ def generate_synthetic(
     sampleable = np.ones(n_items, dtype=bool)
     sampleable[new_items] = False
     n_sampleable = int(sampleable.sum())
+    if n_sampleable < 1:
+        raise ValueError(f"new_item_fraction={new_item_fraction} leaves no item to interact with")
 
     mean_engagements = max(interactions_per_user / events_per_engagement, 1.0)
     engagements = 1 + rng.poisson(rng.gamma(1.5, (mean_engagements - 1) / 1.5, size=n_users))

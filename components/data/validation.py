@@ -88,7 +88,8 @@ def _bad_rows(mask: pd.Series | np.ndarray) -> list[int]:
 
 def _sample_values(series: pd.Series, mask: pd.Series | np.ndarray, n: int = 3) -> str:
     values = pd.unique(series[np.asarray(mask)])[:n]
-    return ", ".join(repr(v) for v in values)
+    # numpy 2 scalars repr as "np.int64(10)"; show the plain Python value.
+    return ", ".join(repr(v.item() if isinstance(v, np.generic) else v) for v in values)
 
 
 def _require_columns(df: pd.DataFrame, required: Sequence[str], source: str, kind: str) -> None:

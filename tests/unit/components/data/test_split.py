@@ -1,4 +1,5 @@
 import pandas as pd
+import pytest
 
 from components.data.split import temporal_split
 
@@ -31,3 +32,66 @@ def test_ties_in_timestamp_are_broken_by_item_id() -> None:
     )
     _, test = temporal_split(frame)
     assert test.item_id.tolist() == [50]
+
+
+# --- boundaries, stability, speed ---------------------------------------------------------------
+
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from components.data.columns import EVENT_TYPE, ITEM_ID, TIMESTAMP, USER_ID  # noqa: E402
+
+
+def _user(user: int, n: int) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            USER_ID: user,
+            ITEM_ID: np.arange(n),
+            EVENT_TYPE: "view",
+            TIMESTAMP: pd.to_datetime(np.arange(n) * 60, unit="s", utc=True),
+        }
+    )
+
+
+@pytest.mark.parametrize(("n", "n_test"), [(4, 0), (5, 1), (9, 2), (10, 2), (14, 3), (15, 3)])
+def test_test_size_is_n_minus_floor_of_eighty_percent(n: int, n_test: int) -> None:
+    train, test = temporal_split(_user(7, n))
+    assert len(test) == n_test == n - (n * 4 // 5 if n >= 5 else n)
+    assert len(train) + len(test) == n
+    if n_test:
+        assert test[TIMESTAMP].min() >= train[TIMESTAMP].max()
+
+
+def test_exact_ties_keep_input_order_and_input_order_does_not_matter_otherwise() -> None:
+    # same user, item and second: view then click; the later row in the input is the later event
+    frame = _user(1, 5)
+    frame.loc[4, [ITEM_ID, TIMESTAMP]] = [3, frame.loc[3, TIMESTAMP]]
+    frame.loc[4, EVENT_TYPE] = "click"
+    _, test = temporal_split(frame)
+    assert test[EVENT_TYPE].tolist() == ["click"]
+
+    many = pd.concat([_user(u, 6 + u) for u in range(20)], ignore_index=True)
+    shuffled = many.sample(frac=1.0, random_state=0)
+    for a, b in zip(temporal_split(many), temporal_split(shuffled), strict=True):
+        pd.testing.assert_frame_equal(a, b)
+
+
+def test_split_is_vectorised_and_fast_on_100k_rows() -> None:
+    rng = np.random.default_rng(0)
+    n = 100_000
+    frame = pd.DataFrame(
+        {
+            USER_ID: rng.integers(0, 600, n),
+            ITEM_ID: rng.integers(0, 9_000, n),
+            EVENT_TYPE: "rating",
+            TIMESTAMP: pd.to_datetime(rng.integers(0, 10**6, n), unit="s", utc=True),
+        }
+    )
+    began = time.perf_counter()
+    train, test = temporal_split(frame)
+    assert time.perf_counter() - began < 2.0
+    assert len(train) + len(test) == n
+    per_user = frame.groupby(USER_ID).size()
+    expected = (per_user - np.floor(per_user * 0.8)).where(per_user >= 5, 0).sum()
+    assert len(test) == expected
