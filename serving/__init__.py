@@ -1,0 +1,1 @@
+"""Ray Serve graph of the recommendation service: ingress, deployments, builder, config."""

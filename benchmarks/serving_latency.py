@@ -1,0 +1,275 @@
+"""Latency and throughput of POST /v1/recommend against the real graph, next to a pass-through
+Ray Serve app on the same machine (what Serve's HTTP proxy + one FastAPI replica cost alone).
+
+    .venv/bin/python benchmarks/serving_latency.py                      # state from RECO_* / var/
+    .venv/bin/python benchmarks/serving_latency.py --state-dir var --source synthetic \\
+        --requests 400 --concurrency 1 4 16 --write-docs docs/serving.md
+
+Needs a finished training run in the state folder (``make run`` or ``reco pipeline run``). The
+serving tables come from the champion's MLflow run when it has them, else they are built from
+``--source`` (the data the pipeline trained on). The load generator (asyncio + httpx, one
+connection per concurrent client) runs on the same machine as Ray: on a 2-core box it competes
+with the replicas, so the numbers are an upper bound on serving cost, not a capacity plan.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+from fastapi import FastAPI
+from ray import serve
+
+from components.recommend.tables import build_serving_tables, save_serving_tables
+from components.settings import Settings
+from serving.app import build, start_local_ray, wait_until_ready
+from serving.config import ServeArgs
+from serving.schemas import RecommendBody, RecommendedItem, RecommendResponse
+
+MARK_START = "<!-- benchmark:start -->"
+MARK_END = "<!-- benchmark:end -->"
+
+passthrough_api = FastAPI()
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=64)
+@serve.ingress(passthrough_api)
+class PassThrough:
+    """Same route, same request validation and response model; no work in between."""
+
+    @passthrough_api.post("/v1/recommend", response_model=RecommendResponse)
+    async def recommend(self, body: RecommendBody) -> RecommendResponse:
+        return RecommendResponse(
+            user_id=body.user_id,
+            items=[
+                RecommendedItem(item_id=i + 1, score=0.0, reason="pass-through", source="none")
+                for i in range(body.k)
+            ],
+            experiment="none",
+            variant="none",
+            model_versions={},
+            degraded=False,
+            fallbacks=[],
+            cold_start=False,
+        )
+
+
+async def _load(url: str, users: list[int], k: int, total: int, concurrency: int) -> dict:
+    """``total`` requests from ``concurrency`` clients, each sending one at a time."""
+    latencies: list[float] = []
+    errors = 0
+    counter = iter(range(total))
+
+    async def client() -> None:
+        nonlocal errors
+        async with httpx.AsyncClient(timeout=60.0) as http:
+            for i in counter:
+                body = {"user_id": users[i % len(users)], "k": k}
+                started = time.perf_counter()
+                response = await http.post(f"{url}/v1/recommend", json=body)
+                latencies.append(time.perf_counter() - started)
+                errors += response.status_code != 200
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    wall = time.perf_counter() - started
+    ms = np.asarray(latencies) * 1000
+    return {
+        "requests": total,
+        "errors": errors,
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p99_ms": float(np.percentile(ms, 99)),
+        "mean_ms": float(statistics.fmean(ms)),
+        "rps": total / wall,
+    }
+
+
+def measure(
+    url: str, users: list[int], k: int, total: int, warmup: int, levels: list[int], metrics: str
+) -> dict[int, dict]:
+    """Results per concurrency level; with a ``metrics`` URL, also the mean time spent inside
+    each deployment at that level (``stages``)."""
+    asyncio.run(_load(url, users, k, warmup, 1))
+    out = {}
+    for level in levels:
+        before = httpx.get(metrics).text if metrics else ""
+        out[level] = asyncio.run(_load(url, users, k, total, level))
+        if metrics:
+            out[level]["stages"] = stage_means(before, httpx.get(metrics).text)
+    return out
+
+
+def deployment_totals(metrics_text: str) -> dict[str, tuple[float, float]]:
+    """(seconds, requests) per deployment from ``reco_deployment_latency_seconds``."""
+    sums: dict[str, float] = {}
+    counts: dict[str, float] = {}
+    for line in metrics_text.splitlines():
+        for suffix, into in (("_sum", sums), ("_count", counts)):
+            prefix = f'reco_deployment_latency_seconds{suffix}{{deployment="'
+            if line.startswith(prefix):
+                name = line[len(prefix) :].split('"', 1)[0]
+                into[name] = float(line.rsplit(" ", 1)[1])
+    return {name: (sums[name], counts.get(name, 0.0)) for name in sums}
+
+
+def stage_means(before: str, after: str) -> dict[str, float]:
+    """Mean ms inside each deployment for the requests between two /metrics snapshots."""
+    first, last = deployment_totals(before), deployment_totals(after)
+    out = {}
+    for name, (seconds, count) in last.items():
+        seconds0, count0 = first.get(name, (0.0, 0.0))
+        if count > count0:
+            out[name] = 1000 * (seconds - seconds0) / (count - count0)
+    return out
+
+
+def _tables_dir(source: str | None, tables_dir: Path | None) -> Path | None:
+    if tables_dir is not None or source is None:
+        return tables_dir
+    from components.data.io import load_source
+
+    interactions, items = load_source(source)
+    folder = Path(tempfile.mkdtemp(prefix="reco-tables-"))
+    return save_serving_tables(build_serving_tables(interactions, items), folder)
+
+
+def markdown(results: dict[str, dict[int, dict]], context: dict[str, Any]) -> str:
+    lines = [
+        MARK_START,
+        f"Measured {context['date']} on {context['machine']} ({context['cpus']} CPUs), "
+        f"{context['requests']} requests per level after {context['warmup']} warm-up, "
+        f"k={context['k']}, {context['users']} distinct users; models: {context['label']}; "
+        f"catalog {context['catalog']}. "
+        "Load generator on the same machine.",
+        "",
+        "| concurrency | graph p50 ms | graph p99 ms | graph req/s "
+        "| pass-through p50 ms | pass-through p99 ms | pass-through req/s "
+        "| p50 ratio | req/s ratio | errors |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    stage_lines = []
+    for level, real in results["graph"].items():
+        base = results["passthrough"][level]
+        lines.append(
+            f"| {level} | {real['p50_ms']:.1f} | {real['p99_ms']:.1f} | {real['rps']:.1f} "
+            f"| {base['p50_ms']:.1f} | {base['p99_ms']:.1f} | {base['rps']:.1f} "
+            f"| {real['p50_ms'] / base['p50_ms']:.1f}x | {base['rps'] / real['rps']:.1f}x "
+            f"| {real['errors'] + base['errors']} |"
+        )
+        stages = ", ".join(f"{n} {ms:.1f}" for n, ms in real.get("stages", {}).items())
+        stage_lines.append(f"- concurrency {level}: {stages}")
+    lines += ["", "Mean ms spent inside each deployment (`reco_deployment_latency_seconds`):", ""]
+    lines += stage_lines
+    lines.append(MARK_END)
+    return "\n".join(lines)
+
+
+def write_docs(path: Path, block: str) -> None:
+    text = path.read_text() if path.exists() else ""
+    if MARK_START in text and MARK_END in text:
+        head, rest = text.split(MARK_START, 1)
+        text = head + block + rest.split(MARK_END, 1)[1]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    path.write_text(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--state-dir", type=Path, default=None, help="default: RECO_STATE_DIR")
+    parser.add_argument("--source", default="synthetic", help="data for the serving tables")
+    parser.add_argument(
+        "--label", default="the state folder's champions", help="what was trained, for the docs"
+    )
+    parser.add_argument("--tables-dir", type=Path, default=None)
+    parser.add_argument("--requests", type=int, default=400, help="per concurrency level")
+    parser.add_argument("--warmup", type=int, default=40)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--users", type=int, default=200, help="distinct user ids 1..N")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--write-docs", type=Path, default=None, help="e.g. docs/serving.md")
+    options = parser.parse_args(argv)
+
+    overrides: dict[str, Any] = {"serve_port": options.port, "serve_host": "127.0.0.1"}
+    if options.state_dir is not None:
+        overrides["state_dir"] = options.state_dir
+    settings = Settings(**overrides)
+    tables = _tables_dir(options.source, options.tables_dir)
+    args = ServeArgs.from_settings(
+        settings, tables_dir=tables, prediction_log_dir=None, event_log_dir=None
+    )
+    start_local_ray(settings)
+    serve.start(http_options={"host": settings.serve_host, "port": settings.serve_port})
+    base = f"http://{settings.serve_host}:{settings.serve_port}"
+    serve.run_many(
+        [
+            serve.RunTarget(build(args), name="reco", route_prefix="/"),
+            serve.RunTarget(PassThrough.bind(), name="passthrough", route_prefix="/passthrough"),
+        ]
+    )
+    if not wait_until_ready(base, 300):
+        print(httpx.get(f"{base}/readyz").text, file=sys.stderr)
+        return 1
+    status = httpx.get(f"{base}/readyz").json()["deployments"]["Retrieval"]
+    users = list(range(1, options.users + 1))
+    results = {
+        name: measure(
+            url, users, options.k, options.requests, options.warmup, options.concurrency, metrics
+        )
+        for name, url, metrics in (
+            ("graph", base, f"{base}/metrics"),
+            ("passthrough", f"{base}/passthrough", ""),
+        )
+    }
+    serve.shutdown()
+    print(json.dumps(results, indent=2))
+    for level in options.concurrency:
+        real, plain = results["graph"][level], results["passthrough"][level]
+        print(
+            f"concurrency {level:>3}: graph p50 {real['p50_ms']:.1f} ms p99 {real['p99_ms']:.1f} "
+            f"ms {real['rps']:.1f} req/s | pass-through p50 {plain['p50_ms']:.1f} ms "
+            f"p99 {plain['p99_ms']:.1f} ms {plain['rps']:.1f} req/s | "
+            f"p50 ratio {real['p50_ms'] / plain['p50_ms']:.1f}x, "
+            f"throughput ratio {plain['rps'] / real['rps']:.1f}x"
+        )
+    if options.write_docs is not None:
+        from components.recommend.tables import load_serving_tables
+
+        origin = "from the champion's run"
+        if not status["tables"].startswith("run:"):
+            origin = (
+                f"from {options.tables_dir}"
+                if options.tables_dir
+                else f"built from {options.source}"
+            )
+        catalog = "unknown"
+        if tables is not None:
+            catalog = f"{len(load_serving_tables(tables).items)} items"
+        context = {
+            "date": time.strftime("%Y-%m-%d"),
+            "machine": f"{platform.system()} {platform.machine()}",
+            "cpus": os.cpu_count(),
+            "requests": options.requests,
+            "warmup": options.warmup,
+            "k": options.k,
+            "users": len(users),
+            "catalog": f"{catalog}, serving tables {origin}",
+            "label": options.label,
+        }
+        write_docs(options.write_docs, markdown(results, context))
+        print(f"wrote results into {options.write_docs}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

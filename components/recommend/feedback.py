@@ -1,0 +1,150 @@
+"""Feedback events checked one by one, so one bad event never costs the batch its good ones.
+
+Each raw event is validated alone (pydantic model: ids are integers > 0, a known event type, a
+timestamp not in the future, a known item); the valid ones become one interaction frame in the
+shared data contract, with the user's experiment variant written into ``context`` (JSON), and
+the invalid ones come back with their index and reasons.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from components.data.columns import (
+    CONTEXT,
+    EVENT_TYPE,
+    EVENT_TYPES,
+    ITEM_ID,
+    TIMESTAMP,
+    USER_ID,
+    VALUE,
+)
+
+FUTURE_TOLERANCE = timedelta(minutes=5)  # the data layer's tolerance for producers' clocks
+VARIANT_KEY = "variant"
+EXPERIMENT_KEY = "experiment"
+PositiveId = Annotated[int, Field(strict=True, gt=0)]
+ContextValue = str | int | float | bool | None
+
+
+class FeedbackEvent(BaseModel):
+    """One event as a client sends it; ``timestamp`` defaults to the time it is received."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: PositiveId
+    item_id: PositiveId
+    event_type: str
+    timestamp: datetime | None = None
+    context: dict[str, ContextValue] | None = Field(None, max_length=32)
+    value: float | None = None
+
+    @field_validator("event_type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        if value not in EVENT_TYPES:
+            raise ValueError(f"unknown event_type {value!r}; expected one of {sorted(EVENT_TYPES)}")
+        return value
+
+    @field_validator("timestamp")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    @field_validator("value")
+    @classmethod
+    def _finite(cls, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
+            raise ValueError("value must be a finite number")
+        return value
+
+
+@dataclass(frozen=True)
+class Rejection:
+    index: int
+    reasons: list[str]
+
+
+@dataclass
+class FeedbackCheck:
+    events: pd.DataFrame  # valid events, interaction contract (+ context, value)
+    accepted: list[int] = field(default_factory=list)  # indices in the posted batch
+    rejected: list[Rejection] = field(default_factory=list)
+
+
+def _messages(error: ValidationError) -> list[str]:
+    out = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item.get("loc", ())) or "event"
+        out.append(f"{where}: {item.get('msg', 'invalid')}")
+    return out
+
+
+def check_feedback(
+    raw_events: Sequence[Any],
+    known_items: Callable[[Iterable[int]], set[int]],
+    variant_of: Callable[[int], tuple[str, str]],
+    now: datetime | None = None,
+) -> FeedbackCheck:
+    """Validate each event alone; return the valid ones as a frame and the reasons for the rest.
+
+    ``known_items(ids)`` returns the subset of ``ids`` the catalog knows (one call per batch);
+    ``variant_of(user_id)`` returns (experiment name, variant name) for the context column.
+    """
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    parsed: list[tuple[int, FeedbackEvent]] = []
+    rejected: list[Rejection] = []
+    for index, raw in enumerate(raw_events):
+        try:
+            event = FeedbackEvent.model_validate(raw)
+        except ValidationError as error:
+            rejected.append(Rejection(index, _messages(error)))
+            continue
+        if event.timestamp is not None and event.timestamp > now + FUTURE_TOLERANCE:
+            stamp = event.timestamp.isoformat()
+            rejected.append(Rejection(index, [f"timestamp: in the future ({stamp})"]))
+            continue
+        parsed.append((index, event))
+    known = known_items({e.item_id for _, e in parsed}) if parsed else set()
+    rows, accepted, first_of = [], [], {}
+    for index, event in parsed:
+        if event.item_id not in known:
+            rejected.append(Rejection(index, [f"item_id: unknown item {event.item_id}"]))
+            continue
+        stamp = event.timestamp or now
+        key = (event.user_id, event.item_id, event.event_type, stamp)
+        if key in first_of:
+            rejected.append(Rejection(index, [f"duplicate of event {first_of[key]}"]))
+            continue
+        first_of[key] = index
+        experiment, variant = variant_of(event.user_id)
+        context = {**(event.context or {}), EXPERIMENT_KEY: experiment, VARIANT_KEY: variant}
+        rows.append(
+            {
+                USER_ID: event.user_id,
+                ITEM_ID: event.item_id,
+                EVENT_TYPE: event.event_type,
+                TIMESTAMP: pd.Timestamp(stamp),
+                CONTEXT: json.dumps(context, sort_keys=True),
+                VALUE: float("nan") if event.value is None else event.value,
+            }
+        )
+        accepted.append(index)
+    rejected.sort(key=lambda r: r.index)
+    frame = pd.DataFrame(rows, columns=[USER_ID, ITEM_ID, EVENT_TYPE, TIMESTAMP, CONTEXT, VALUE])
+    if len(frame):
+        frame[USER_ID] = frame[USER_ID].astype("int64")
+        frame[ITEM_ID] = frame[ITEM_ID].astype("int64")
+        frame[TIMESTAMP] = pd.to_datetime(frame[TIMESTAMP], utc=True).astype("datetime64[ns, UTC]")
+        frame[VALUE] = frame[VALUE].astype("float64")
+    return FeedbackCheck(frame, accepted, rejected)

@@ -1,0 +1,108 @@
+"""The prediction log: the scores serving returned, for the drift job.
+
+Rows (one per recommended item): ``timestamp``, ``user_id``, ``item_id``, ``score``, ``rank``
+(1 = top), ``variant``, ``model_version``. Rows are buffered and written as one Parquet file per
+flush (temporary name, fsync, rename), so readers never see a partial file and a busy server
+writes a few files a minute, not one per request.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from components.data.columns import ITEM_ID, TIMESTAMP, USER_ID
+
+log = logging.getLogger(__name__)
+
+SCORE = "score"
+RANK = "rank"
+VARIANT = "variant"
+MODEL_VERSION = "model_version"
+COLUMNS = (TIMESTAMP, USER_ID, ITEM_ID, SCORE, RANK, VARIANT, MODEL_VERSION)
+
+
+def prediction_rows(
+    user_id: int,
+    item_ids: Sequence[int],
+    scores: Sequence[float],
+    variant: str,
+    model_version: str,
+    when: pd.Timestamp | None = None,
+) -> list[dict]:
+    stamp = when if when is not None else pd.Timestamp.now(tz="UTC")
+    return [
+        {
+            TIMESTAMP: stamp,
+            USER_ID: int(user_id),
+            ITEM_ID: int(item),
+            SCORE: float(score),
+            RANK: rank,
+            VARIANT: variant,
+            MODEL_VERSION: model_version,
+        }
+        for rank, (item, score) in enumerate(zip(item_ids, scores, strict=True), start=1)
+    ]
+
+
+def write_predictions(directory: Path, rows: list[dict]) -> Path | None:
+    """One atomic Parquet file of ``rows`` under ``directory``; None when there are none."""
+    if not rows:
+        return None
+    directory.mkdir(parents=True, exist_ok=True)
+    frame = pd.DataFrame(rows, columns=list(COLUMNS))
+    frame[TIMESTAMP] = pd.to_datetime(frame[TIMESTAMP], utc=True).astype("datetime64[ns, UTC]")
+    name = f"predictions-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
+    final = directory / name
+    tmp = directory / f".{name}.tmp"
+    try:
+        frame.to_parquet(tmp, index=False)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return final
+
+
+class PredictionLog:
+    """Thread-safe buffer; ``add`` flushes when ``max_rows`` are waiting or ``max_age_s`` passed
+    since the last flush. Call ``flush`` on shutdown."""
+
+    def __init__(self, directory: Path | None, max_rows: int = 5000, max_age_s: float = 10.0):
+        self.directory = Path(directory) if directory is not None else None
+        self.max_rows = max_rows
+        self.max_age_s = max_age_s
+        self._rows: list[dict] = []
+        self._lock = threading.Lock()
+        self._last_flush = time.monotonic()
+
+    def add(self, rows: list[dict]) -> Path | None:
+        if self.directory is None or not rows:
+            return None
+        with self._lock:
+            self._rows.extend(rows)
+            due = (
+                len(self._rows) >= self.max_rows
+                or time.monotonic() - self._last_flush >= self.max_age_s
+            )
+        return self.flush() if due else None
+
+    def flush(self) -> Path | None:
+        with self._lock:
+            rows, self._rows = self._rows, []
+            self._last_flush = time.monotonic()
+        if self.directory is None or not rows:
+            return None
+        try:
+            return write_predictions(self.directory, rows)
+        except OSError as error:  # logging must never fail a request
+            log.warning("could not write %d prediction rows: %s", len(rows), error)
+            return None

@@ -1,0 +1,99 @@
+"""The last stage: re-rank the scored pool and say why each item is there."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from components.recommend.candidates import FALLBACK_RANKER, CandidatePool, Query
+from components.recommend.reasons import reason
+from components.reranking.rerank import rerank
+
+
+@dataclass(frozen=True)
+class Recommended:
+    item_id: int
+    score: float
+    reason: str
+    source: str
+    title: str = ""
+
+
+@dataclass
+class Recommendations:
+    user_id: int
+    items: list[Recommended]
+    cold_start: bool = False
+    cap_relaxed: bool = False
+    fallbacks: list[str] = field(default_factory=list)
+    versions: dict[str, str] = field(default_factory=dict)
+    loaded_at: dict[str, float] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def degraded(self) -> bool:
+        return bool(self.fallbacks)
+
+
+def finalize(
+    pool: CandidatePool,
+    query: Query,
+    mmr_lambda: float,
+    category_cap: int | None,
+    stage: str = "Reranking",
+) -> Recommendations:
+    """Rules + MMR over the ranker scores (retrieval order when the ranker stage was skipped),
+    then a reason per item."""
+    started = time.perf_counter()
+    fallbacks = list(pool.fallbacks)
+    scores = pool.scores
+    if scores is None:
+        scores = -pool.retrieval_ranks.astype(np.float64)
+        if FALLBACK_RANKER not in fallbacks:
+            fallbacks.append(FALLBACK_RANKER)
+    picked = rerank(
+        pool.item_ids,
+        scores,
+        k=query.k,
+        vectors=pool.vectors,
+        categories=pool.primary_categories,
+        seen=pool.seen,
+        exclude=query.exclude,
+        available=pool.available,
+        allowed=pool.allowed,
+        mmr_lambda=mmr_lambda,
+        category_cap=category_cap,
+    )
+    items = []
+    for i in picked.indices:
+        item_id, anchor = int(pool.item_ids[i]), int(pool.anchors[i])
+        categories = pool.item_categories[i] if pool.item_categories else []
+        items.append(
+            Recommended(
+                item_id=item_id,
+                score=float(scores[i]),
+                reason=reason(
+                    str(pool.sources[i]),
+                    anchor,
+                    pool.titles.get(anchor, ""),
+                    categories,
+                    query.popularity_categories,
+                ),
+                source=str(pool.sources[i]),
+                title=pool.titles.get(item_id, ""),
+            )
+        )
+    timings = dict(pool.timings)
+    timings[stage] = time.perf_counter() - started
+    return Recommendations(
+        user_id=pool.user_id,
+        items=items,
+        cold_start=pool.cold_start,
+        cap_relaxed=picked.cap_relaxed,
+        fallbacks=fallbacks,
+        versions=dict(pool.versions),
+        loaded_at=dict(pool.loaded_at),
+        timings=timings,
+    )

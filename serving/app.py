@@ -1,0 +1,355 @@
+"""The HTTP ingress (FastAPI inside Ray Serve), the typed builder and local start-up.
+
+Graph: ``Ingress`` -> ``Retrieval`` -> ``Ranking`` -> ``Reranking``. A response feeds the next
+handle unawaited, so candidates travel replica to replica without a detour through the ingress.
+``build(args: ServeArgs)`` is the one door for settings (``serve run serving.app:build`` or the
+``import_path`` of ``serve_config.yaml``); ``serve_locally`` starts it on a local Ray.
+
+No ``from __future__ import annotations`` here: Ray Serve and FastAPI read these annotations
+at run time (the builder's ``ServeArgs`` and the routes' body models).
+"""
+
+import asyncio
+import json
+import logging
+import os
+import time
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from ray import serve
+from ray.serve import Application
+from ray.serve.handle import DeploymentHandle
+
+from components.recommend.candidates import FALLBACK_RANKER
+from components.recommend.experiment import CHAMPION_ALIAS, assign_variant
+from components.recommend.feedback import check_feedback
+from components.recommend.prediction_log import PredictionLog, prediction_rows
+from components.recommend.results import Recommendations
+from components.settings import Settings
+from serving.config import ServeArgs
+from serving.deployments import Ranking, Reranking, Retrieval
+from serving.metrics import CONTENT_TYPE, process_metrics
+from serving.schemas import (
+    MAX_K,
+    FeedbackBody,
+    FeedbackResponse,
+    Readiness,
+    RecommendBody,
+    RecommendedItem,
+    RecommendResponse,
+    RejectedEvent,
+    SimilarItem,
+    SimilarResponse,
+)
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "reco"
+V1 = "/v1"
+UNMATCHED = "unmatched"
+
+api = FastAPI(
+    title="Recommendations",
+    version="1.0.0",
+    description="Two-tower retrieval (Milvus) + XGBoost ranking (Feast features) + re-ranking "
+    "(business rules, MMR). Routes are versioned under /v1.",
+)
+
+
+@api.middleware("http")
+async def _record_metrics(request: Request, call_next: Any) -> Any:
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await call_next(request)
+        status = response.status_code
+        return response
+    finally:
+        route = request.scope.get("route")
+        process_metrics().observe_request(
+            getattr(route, "path", UNMATCHED), status, time.perf_counter() - started
+        )
+
+
+def _error_message(errors: list[dict[str, Any]]) -> str:
+    """One line naming each bad field, e.g. ``k: Input should be less than or equal to 100``."""
+    parts = []
+    for error in errors:
+        loc = list(error.get("loc", ()))
+        if error.get("type") == "json_invalid":  # loc is ("body", character position)
+            where = f"body (character {loc[-1]})" if len(loc) > 1 else "body"
+        else:
+            where = ".".join(str(p) for p in loc if p != "body") or "body"
+        parts.append(f"{where}: {error.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+@api.exception_handler(RequestValidationError)
+async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+    errors = [{k: v for k, v in e.items() if k in ("type", "loc", "msg")} for e in error.errors()]
+    return JSONResponse(
+        status_code=422, content={"message": _error_message(errors), "detail": errors}
+    )
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=64)
+@serve.ingress(api)
+class Ingress:
+    def __init__(
+        self,
+        retrieval: DeploymentHandle,
+        ranking: DeploymentHandle,
+        reranking: DeploymentHandle,
+        args: ServeArgs,
+    ) -> None:
+        self._retrieval, self._ranking, self._reranking = retrieval, ranking, reranking
+        self._experiment = args.experiment
+        self._event_log = args.event_log_dir
+        self._predictions = PredictionLog(
+            args.prediction_log_dir, max_age_s=args.prediction_flush_s
+        )
+
+    async def _recommend(self, body: RecommendBody, alias: str, variant: Any) -> Recommendations:
+        query = body.to_query()
+        pool = self._retrieval.retrieve.remote(query, alias)
+        try:
+            return await self._reranking.rerank.remote(
+                self._ranking.rank.remote(pool, alias),
+                query,
+                variant.mmr_lambda,
+                variant.category_cap,
+            )
+        except Exception as error:  # noqa: BLE001 - ranking down: re-rank retrieval's order
+            log.warning("graph failed (%s); retrying without the ranking stage", error)
+        try:
+            result = await self._reranking.rerank.remote(
+                pool, query, variant.mmr_lambda, variant.category_cap
+            )
+        except Exception as error:  # noqa: BLE001 - nothing to serve from: say so, briefly
+            log.error("no recommendation possible: %s", error)
+            raise HTTPException(status_code=503, detail="recommendations unavailable") from error
+        if FALLBACK_RANKER not in result.fallbacks:
+            result.fallbacks.append(FALLBACK_RANKER)
+        return result
+
+    @api.post(f"{V1}/recommend", response_model=RecommendResponse)
+    async def recommend(self, body: RecommendBody) -> RecommendResponse:
+        """Top-k items for a user, with a reason each, the model versions and A/B variant."""
+        variant = assign_variant(self._experiment, body.user_id)
+        result = await self._recommend(body, variant.model_alias, variant)
+        metrics = process_metrics()
+        metrics.observe_deployments(result.timings)
+        metrics.observe_fallbacks(f"{V1}/recommend", result.fallbacks)
+        metrics.set_models(result.versions, result.loaded_at)
+        rows = prediction_rows(
+            body.user_id,
+            [i.item_id for i in result.items],
+            [i.score for i in result.items],
+            variant.name,
+            json.dumps(result.versions, sort_keys=True),
+        )
+        await asyncio.to_thread(self._predictions.add, rows)
+        return RecommendResponse(
+            user_id=body.user_id,
+            items=[
+                RecommendedItem(
+                    item_id=i.item_id,
+                    score=i.score,
+                    reason=i.reason,
+                    source=i.source,
+                    title=i.title or None,
+                )
+                for i in result.items
+            ],
+            experiment=self._experiment.name,
+            variant=variant.name,
+            model_versions=result.versions,
+            degraded=result.degraded,
+            fallbacks=result.fallbacks,
+            cold_start=result.cold_start,
+        )
+
+    @api.get(f"{V1}/items/{{item_id}}/similar", response_model=SimilarResponse)
+    async def similar(
+        self,
+        item_id: int = Path(gt=0),
+        k: int = Query(10, ge=1, le=MAX_K),
+    ) -> SimilarResponse:
+        """Nearest items by the item tower (404 for an item the catalog does not know)."""
+        found = await self._retrieval.similar.remote(item_id, k)
+        if found is None:
+            raise HTTPException(status_code=404, detail=f"unknown item {item_id}")
+        process_metrics().observe_fallbacks(f"{V1}/items/{{item_id}}/similar", found.fallbacks)
+        return SimilarResponse(
+            item_id=item_id,
+            items=[SimilarItem(item_id=i, score=s, title=t or None) for i, s, t in found.items],
+            model_versions=found.versions,
+            degraded=bool(found.fallbacks),
+            fallbacks=found.fallbacks,
+        )
+
+    @api.post(
+        f"{V1}/feedback",
+        response_model=FeedbackResponse,
+        responses={422: {"description": "every event was invalid (reasons per event)"}},
+    )
+    async def feedback(self, body: FeedbackBody) -> Any:
+        """Events validated one by one: valid ones are appended to the event log training
+        reads; invalid ones come back with their index and reasons."""
+        from components.data.io import append_events
+
+        if self._event_log is None:
+            raise HTTPException(status_code=503, detail="feedback is disabled (no event log)")
+        candidates = sorted(
+            {
+                e["item_id"]
+                for e in body.events
+                if isinstance(e, dict) and isinstance(e.get("item_id"), int)
+            }
+        )
+        try:
+            known = (
+                set(await self._retrieval.known_items.remote(candidates)) if candidates else set()
+            )
+        except Exception as error:  # noqa: BLE001 - no catalog loaded yet
+            raise HTTPException(status_code=503, detail="item catalog unavailable") from error
+        checked = check_feedback(
+            body.events,
+            known_items=lambda ids: known & set(ids),
+            variant_of=lambda user: (
+                self._experiment.name,
+                assign_variant(self._experiment, user).name,
+            ),
+        )
+        if len(checked.events):
+            await asyncio.to_thread(append_events, self._event_log, checked.events)
+        response = FeedbackResponse(
+            accepted=len(checked.accepted),
+            rejected=[RejectedEvent(index=r.index, reasons=r.reasons) for r in checked.rejected],
+        )
+        if not checked.accepted:
+            return JSONResponse(status_code=422, content=response.model_dump())
+        return response
+
+    @api.get("/healthz")
+    async def healthz(self) -> dict[str, str]:
+        """Liveness: the ingress answers."""
+        return {"status": "ok"}
+
+    @api.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
+    async def readyz(self) -> Any:
+        """Readiness: a champion retriever, catalog and ranker are loaded."""
+        retrieval, ranking = await asyncio.gather(
+            self._retrieval.status.remote(), self._ranking.status.remote()
+        )
+        for status in (retrieval, ranking):
+            champion = status["models"].get(CHAMPION_ALIAS)
+            if champion:
+                process_metrics().set_models(
+                    {champion["name"]: champion["version"]},
+                    {champion["name"]: champion["loaded_at"]},
+                )
+        ready = bool(retrieval["ready"] and ranking["ready"])
+        body = Readiness(ready=ready, deployments={"Retrieval": retrieval, "Ranking": ranking})
+        return JSONResponse(status_code=200 if ready else 503, content=body.model_dump())
+
+    @api.get("/metrics", include_in_schema=False)
+    async def metrics(self) -> Response:
+        return Response(process_metrics().exposition(), media_type=CONTENT_TYPE)
+
+    def __del__(self) -> None:
+        predictions = getattr(self, "_predictions", None)
+        if predictions is not None:
+            predictions.flush()
+
+
+def build(args: ServeArgs) -> Application:
+    """The application: each deployment gets the arguments it needs and its live options."""
+    if not isinstance(args, ServeArgs):
+        args = ServeArgs.model_validate(args or {})
+    retrieval = Retrieval.options(user_config=args.retrieval.model_dump()).bind(args)
+    ranking = Ranking.options(user_config=args.ranking.model_dump()).bind(args)
+    reranking = Reranking.options(user_config=args.reranking.model_dump()).bind()
+    return Ingress.bind(retrieval, ranking, reranking, args)
+
+
+# --- local start-up ------------------------------------------------------------------------
+
+
+def base_url(settings: Settings) -> str:
+    host = "127.0.0.1" if settings.serve_host in ("0.0.0.0", "::", "") else settings.serve_host
+    return f"http://{host}:{settings.serve_port}"
+
+
+def example_curl(url: str, user_id: int = 1, k: int = 5) -> str:
+    """A command that works as pasted against a running app."""
+    body = json.dumps({"user_id": user_id, "k": k})
+    return (
+        f"curl -s -X POST {url.rstrip('/')}{V1}/recommend "
+        f"-H 'Content-Type: application/json' -d '{body}'"
+    )
+
+
+def wait_until_ready(url: str, timeout_s: float = 300.0) -> bool:
+    """Poll ``/readyz`` until it answers 200; False on timeout."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=5.0).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def start_local_ray(settings: Settings, object_store_mb: int = 256) -> None:
+    """Connect to ``settings.ray_address``, or start a small local Ray (no dashboard)."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    if settings.ray_address:
+        ray.init(address=settings.ray_address, logging_level=logging.WARNING)
+        return
+    ray.init(
+        num_cpus=max(2, os.cpu_count() or 2),
+        object_store_memory=object_store_mb * 1024 * 1024,
+        include_dashboard=False,
+        logging_level=logging.WARNING,
+    )
+
+
+def serve_locally(
+    settings: Settings,
+    blocking: bool = False,
+    args: ServeArgs | None = None,
+    ready_timeout_s: float = 300.0,
+) -> str:
+    """Start the app on ``settings.serve_host:serve_port`` and return its base URL.
+
+    With ``blocking``, print a working curl and serve until interrupted (Ctrl-C), then shut
+    Serve down."""
+    start_local_ray(settings)
+    serve.start(http_options={"host": settings.serve_host, "port": settings.serve_port})
+    serve.run(
+        build(args or ServeArgs.from_settings(settings)),
+        name=APP_NAME,
+        route_prefix="/",
+        blocking=False,
+    )
+    url = base_url(settings)
+    if not wait_until_ready(url, ready_timeout_s):
+        log.warning("%s/readyz is not 200 after %.0f s; serving degraded", url, ready_timeout_s)
+    if blocking:
+        print(f"Serving on {url} (OpenAPI: {url}/docs). Try:\n  {example_curl(url)}", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            serve.shutdown()
+    return url

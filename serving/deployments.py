@@ -1,0 +1,147 @@
+"""The Retrieval, Ranking and Reranking deployments: a few lines each around plain functions.
+
+``__init__`` loads (through ``serving.runtime``), ``reconfigure`` takes the live options
+(``user_config``), request methods call one function. Retrieval and Ranking keep their runtime
+in a ``HotSwap`` whose thread notices a moved champion alias and swaps in the new models.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from ray import serve
+
+from components.recommend.candidates import CandidatePool, Query
+from components.recommend.event_tail import EventTail
+from components.recommend.results import Recommendations, finalize
+from serving.config import RankingOptions, RerankingOptions, RetrievalOptions, ServeArgs
+from serving.refresh import HotSwap
+from serving.runtime import (
+    Similar,
+    describe_ranking,
+    describe_retrieval,
+    known_items,
+    load_ranking_runtime,
+    load_retrieval_runtime,
+    rank_pool,
+    ranking_is_stale,
+    recommend_candidates,
+    remove_scratch,
+    replica_scratch,
+    retire_ranking,
+    retire_retrieval,
+    retrieval_is_stale,
+    similar_items,
+)
+
+
+def _status(hot: HotSwap, described: dict[str, Any]) -> dict[str, Any]:
+    return {**described, "swaps": hot.swaps, "refresh_error": hot.last_error}
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=32)
+class Retrieval:
+    def __init__(self, args: ServeArgs) -> None:
+        self._options = args.retrieval
+        self._scratch = replica_scratch(args, "retrieval")
+        self._hot = HotSwap(
+            "retrieval",
+            build=lambda previous: load_retrieval_runtime(args, previous, self._scratch),
+            is_stale=lambda runtime: retrieval_is_stale(args, runtime),
+            retire=retire_retrieval,
+            interval_s=self._options.refresh_interval_s,
+            retire_after_s=self._options.retire_after_s,
+        )
+        self._hot.start()
+        self._events = EventTail(args.event_log_dir)
+        self._stop = threading.Event()
+        threading.Thread(target=self._tail_events, name="event-tail", daemon=True).start()
+
+    def _tail_events(self) -> None:
+        while not self._stop.wait(self._options.seen_poll_s):
+            self._events.poll()
+
+    def reconfigure(self, config: dict[str, Any]) -> None:
+        self._options = RetrievalOptions.model_validate(config)
+        self._hot.interval_s = self._options.refresh_interval_s
+        self._hot.retire_after_s = self._options.retire_after_s
+
+    def retrieve(self, query: Query, alias: str) -> CandidatePool:
+        recent = self._events.seen(query.user_id)
+        return recommend_candidates(self._hot.current, self._options, query, alias, recent)
+
+    def similar(self, item_id: int, k: int) -> Similar | None:
+        return similar_items(self._hot.current, item_id, k)
+
+    def known_items(self, item_ids: list[int]) -> list[int]:
+        return known_items(self._hot.current, item_ids)
+
+    def refresh(self) -> bool:
+        """Check the aliases now instead of at the next tick (operators, tests)."""
+        return self._hot.refresh()
+
+    def status(self) -> dict[str, Any]:
+        return _status(self._hot, describe_retrieval(self._hot.current))
+
+    def __del__(self) -> None:
+        if hasattr(self, "_stop"):
+            self._stop.set()
+        if hasattr(self, "_hot"):
+            self._hot.stop()
+        remove_scratch(getattr(self, "_scratch", None))
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=32)
+class Ranking:
+    def __init__(self, args: ServeArgs) -> None:
+        self._scratch = replica_scratch(args, "ranking")
+        self._hot = HotSwap(
+            "ranking",
+            build=lambda previous: load_ranking_runtime(args, previous, self._scratch),
+            is_stale=lambda runtime: ranking_is_stale(args, runtime),
+            retire=retire_ranking,
+            interval_s=args.ranking.refresh_interval_s,
+            retire_after_s=args.retrieval.retire_after_s,
+        )
+        self._hot.start()
+
+    def reconfigure(self, config: dict[str, Any]) -> None:
+        self._hot.interval_s = RankingOptions.model_validate(config).refresh_interval_s
+
+    def rank(self, pool: CandidatePool, alias: str) -> CandidatePool:
+        return rank_pool(self._hot.current, pool, alias)
+
+    def refresh(self) -> bool:
+        return self._hot.refresh()
+
+    def status(self) -> dict[str, Any]:
+        return _status(self._hot, describe_ranking(self._hot.current))
+
+    def __del__(self) -> None:
+        if hasattr(self, "_hot"):
+            self._hot.stop()
+        remove_scratch(getattr(self, "_scratch", None))
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0.1}, max_ongoing_requests=64)
+class Reranking:
+    def __init__(self) -> None:
+        self._options = RerankingOptions()
+
+    def reconfigure(self, config: dict[str, Any]) -> None:
+        self._options = RerankingOptions.model_validate(config)
+
+    def rerank(
+        self,
+        pool: CandidatePool,
+        query: Query,
+        mmr_lambda: float | None = None,
+        category_cap: int | None = None,
+    ) -> Recommendations:
+        return finalize(
+            pool,
+            query,
+            self._options.mmr_lambda if mmr_lambda is None else mmr_lambda,
+            self._options.category_cap if category_cap is None else category_cap,
+        )

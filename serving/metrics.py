@@ -1,0 +1,132 @@
+"""Prometheus metrics of the serving graph, exported by the ingress at ``GET /metrics``.
+
+The names are a contract: monitoring's alert rules and dashboards query exactly these. Every
+replica process has its own registry; the ingress records the request metrics and, from what
+the deployments report back with each answer, their latencies, fallbacks and model versions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+disable_created_metrics()  # no *_created series: dashboards never use them
+
+REQUESTS_TOTAL = "reco_requests_total"
+REQUEST_LATENCY = "reco_request_latency_seconds"
+DEPLOYMENT_LATENCY = "reco_deployment_latency_seconds"
+FALLBACKS_TOTAL = "reco_fallbacks_total"
+DEGRADED_TOTAL = "reco_degraded_responses_total"
+MODEL_INFO = "reco_model_info"
+MODEL_LOADED = "reco_model_loaded_timestamp_seconds"
+METRIC_NAMES = (
+    REQUESTS_TOTAL,
+    REQUEST_LATENCY,
+    DEPLOYMENT_LATENCY,
+    FALLBACKS_TOTAL,
+    DEGRADED_TOTAL,
+    MODEL_INFO,
+    MODEL_LOADED,
+)
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0)
+
+
+class ServingMetrics:
+    """The metric objects on their own registry (one per process; tests make their own)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.requests = Counter(
+            REQUESTS_TOTAL,
+            "HTTP requests by route template and status code.",
+            ["route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            REQUEST_LATENCY,
+            "HTTP request latency by route template.",
+            ["route"],
+            buckets=_BUCKETS,
+            registry=self.registry,
+        )
+        self.deployment_latency = Histogram(
+            DEPLOYMENT_LATENCY,
+            "Time spent in each deployment of the graph, per request.",
+            ["deployment"],
+            buckets=_BUCKETS,
+            registry=self.registry,
+        )
+        self.fallbacks = Counter(
+            FALLBACKS_TOTAL,
+            "Fallbacks taken (milvus, online_store, retrieval_model, ranker, serving_tables).",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.degraded = Counter(
+            DEGRADED_TOTAL,
+            "Responses served with a fallback (degraded: true).",
+            ["route"],
+            registry=self.registry,
+        )
+        self.model_info = Gauge(
+            MODEL_INFO,
+            "1 for each model version being served.",
+            ["model", "version"],
+            registry=self.registry,
+        )
+        self.model_loaded = Gauge(
+            MODEL_LOADED,
+            "Unix time the served version of a model was loaded.",
+            ["model"],
+            registry=self.registry,
+        )
+        self._versions: dict[str, str] = {}
+
+    def observe_request(self, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(route=route, status=str(status)).inc()
+        self.latency.labels(route=route).observe(seconds)
+
+    def observe_deployments(self, timings: Mapping[str, float]) -> None:
+        for deployment, seconds in timings.items():
+            self.deployment_latency.labels(deployment=deployment).observe(seconds)
+
+    def observe_fallbacks(self, route: str, reasons: Iterable[str]) -> None:
+        reasons = list(reasons)
+        for reason in reasons:
+            self.fallbacks.labels(reason=reason).inc()
+        if reasons:
+            self.degraded.labels(route=route).inc()
+
+    def set_models(self, versions: Mapping[str, str], loaded_at: Mapping[str, float]) -> None:
+        """Point ``reco_model_info`` at the versions now served (the old series is removed)."""
+        for model, version in versions.items():
+            previous = self._versions.get(model)
+            if previous is not None and previous != version:
+                self.model_info.remove(model, previous)
+            self.model_info.labels(model=model, version=version).set(1)
+            self._versions[model] = version
+        for model, stamp in loaded_at.items():
+            self.model_loaded.labels(model=model).set(stamp)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+@lru_cache(maxsize=1)
+def process_metrics() -> ServingMetrics:
+    """This process's metrics. Reached through a function of an importable module: Ray pickles
+    the ingress class by value, and a module-level object captured that way would be a second
+    copy that the middleware never updates."""
+    return ServingMetrics()

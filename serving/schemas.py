@@ -1,0 +1,115 @@
+"""The HTTP contract of the v1 routes (what /docs shows): requests refuse unknown fields."""
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from components.recommend.candidates import Query
+
+StrictId = Annotated[int, Field(strict=True, gt=0)]
+Category = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+ContextValue = str | int | float | bool | None
+MAX_K = 100
+
+
+class RecommendBody(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"user_id": 1, "k": 10, "categories": ["Books"]}]},
+    )
+
+    user_id: StrictId
+    k: Annotated[int, Field(strict=True, ge=1, le=MAX_K)] = 10
+    context: dict[str, ContextValue] | None = Field(
+        None, max_length=32, description="free-form; a 'category' key narrows popularity"
+    )
+    exclude_items: list[StrictId] = Field(default_factory=list, max_length=1000)
+    categories: list[Category] = Field(
+        default_factory=list, max_length=20, description="only items in any of these"
+    )
+
+    def to_query(self) -> Query:
+        return Query(
+            user_id=self.user_id,
+            k=self.k,
+            categories=tuple(dict.fromkeys(self.categories)),
+            exclude=tuple(self.exclude_items),
+            context=dict(self.context or {}),
+        )
+
+
+class RecommendedItem(BaseModel):
+    item_id: int
+    score: float
+    reason: str = Field(description='e.g. "because you watched X", "popular in Books"')
+    source: str = Field(description="ann | covisit | popular")
+    title: str | None = None
+
+
+class RecommendResponse(BaseModel):
+    user_id: int
+    items: list[RecommendedItem]
+    experiment: str
+    variant: str
+    model_versions: dict[str, str] = Field(description="registered model name -> version")
+    degraded: bool = Field(description="true when a fallback was used (see fallbacks)")
+    fallbacks: list[str]
+    cold_start: bool = Field(description="no history: popularity within categories/context")
+
+
+class SimilarItem(BaseModel):
+    item_id: int
+    score: float
+    title: str | None = None
+
+
+class SimilarResponse(BaseModel):
+    item_id: int
+    items: list[SimilarItem]
+    model_versions: dict[str, str]
+    degraded: bool
+    fallbacks: list[str]
+
+
+class FeedbackBody(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "events": [
+                        {"user_id": 1, "item_id": 10, "event_type": "click"},
+                        {
+                            "user_id": 1,
+                            "item_id": 11,
+                            "event_type": "purchase",
+                            "timestamp": "2026-01-01T12:00:00Z",
+                            "context": {"device": "mobile"},
+                        },
+                    ]
+                }
+            ]
+        },
+    )
+
+    events: list[Any] = Field(
+        min_length=1,
+        max_length=1000,
+        description="each: user_id, item_id, event_type, timestamp?, context?, value?; "
+        "validated one by one",
+    )
+
+
+class RejectedEvent(BaseModel):
+    index: int
+    reasons: list[str]
+
+
+class FeedbackResponse(BaseModel):
+    accepted: int
+    rejected: list[RejectedEvent]
+
+
+class Readiness(BaseModel):
+    ready: bool
+    deployments: dict[str, Any]

@@ -1,0 +1,516 @@
+"""The real serving graph on a local Ray, over HTTP, with models from the tiny pipeline run.
+
+Three applications run side by side on one Serve instance: the graph as deployed (``/``), the
+graph with Milvus unreachable (``/nomilvus``) and with the online store unreachable
+(``/nostore``). The trained state is copied first, so promoting a model here never touches the
+state other integration tests share.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from components.data.columns import AVAILABLE, CONTEXT, ITEM_ID, USER_ID
+from components.recommend.catalog import Catalog
+from components.recommend.tables import (
+    TABLES_ARTIFACT,
+    ServingTables,
+    load_serving_tables,
+)
+from components.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+TINY_SOURCE = "synthetic:n_users=300,n_items=200,seed=1"  # tests/integration/conftest.py
+K = 10
+CAP = 3
+USERS = [1, 2, 3, 5, 8, 13, 21, 34]  # recommendation checks (feedback uses other users)
+COLD_USER = 10**9
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def serving_state(trained_state: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """A private copy of the trained state (registry, index, feature store)."""
+    from components.recommend.index_reader import folder_lock
+
+    source, root = trained_state.state_dir, tmp_path_factory.mktemp("serving-state")
+    shutil.copy2(source / "mlflow.db", root / "mlflow.db")
+    shutil.copytree(source / "feast", root / "feast")
+    with folder_lock(source / "milvus.db", timeout_s=30):
+        shutil.copytree(
+            source / "milvus.db", root / "milvus.db", ignore=shutil.ignore_patterns("LOCK")
+        )
+    return Settings(state_dir=root, data_dir=root / "data", serve_port=_free_port())
+
+
+@pytest.fixture(scope="module")
+def tables(serving_state: Settings) -> tuple[Path, ServingTables, pd.DataFrame]:
+    """The serving tables the pipeline logged with the champion's run, and the data they were
+    built from (the same tables serving downloads; ``tables_dir`` only backs them up)."""
+    from components.data.io import load_source
+    from components.recommend.models import download_run_folder, mlflow_client, resolve_alias
+
+    uri = serving_state.resolved_mlflow_uri
+    champion = resolve_alias(mlflow_client(uri), serving_state.retrieval_model_name, "champion")
+    assert champion is not None and champion.run_id
+    folder = download_run_folder(
+        uri, champion.run_id, TABLES_ARTIFACT, serving_state.state_dir / "tables"
+    )
+    assert folder is not None, "the training run logged no serving tables"
+    interactions, _ = load_source(TINY_SOURCE)
+    return folder, load_serving_tables(folder), interactions
+
+
+def _broken_feast_repo(settings: Settings) -> Path:
+    """The feature registry with an online store sqlite cannot open: the store is unreachable."""
+    folder = settings.state_dir / "feast-broken"
+    if not folder.exists():
+        folder.mkdir()
+        shutil.copy2(settings.resolved_feast_repo / "registry.db", folder / "registry.db")
+        (folder / "online_store.db").mkdir()
+    return folder
+
+
+@pytest.fixture(scope="module")
+def args(serving_state: Settings, tables):
+    from serving.config import ServeArgs
+
+    return ServeArgs.from_settings(
+        serving_state,
+        tables_dir=tables[0],
+        prediction_flush_s=1.0,
+        retrieval={"refresh_interval_s": 1.0, "retire_after_s": 2.0, "seen_poll_s": 0.5},
+        ranking={"refresh_interval_s": 1.0},
+        reranking={"mmr_lambda": 0.8, "category_cap": CAP},
+    )
+
+
+@pytest.fixture(scope="module")
+def urls(serving_state: Settings, args):
+    """The graph as deployed at ``/`` and, beside it at ``/faulty``, the same graph with Milvus
+    AND the online store unreachable (each fault alone: the in-process tests further down)."""
+    import ray
+    from ray import serve
+
+    from serving.app import build, wait_until_ready
+
+    faulty = args.model_copy(
+        update={
+            "milvus_uri": "http://127.0.0.1:1",
+            "feast_repo": _broken_feast_repo(serving_state),
+            "retrieval": args.retrieval.model_copy(update={"refresh_interval_s": 5.0}),
+            "ranking": args.ranking.model_copy(update={"refresh_interval_s": 5.0}),
+        }
+    )
+    ray.init(
+        num_cpus=4,  # logical CPUs: two small graphs on a 2-core machine
+        object_store_memory=200 * 1024 * 1024,
+        include_dashboard=False,
+        log_to_driver=False,
+    )
+    serve.start(http_options={"host": "127.0.0.1", "port": serving_state.serve_port})
+    base = f"http://127.0.0.1:{serving_state.serve_port}"
+    serve.run_many(
+        [
+            serve.RunTarget(build(args), name="reco", route_prefix="/"),
+            serve.RunTarget(build(faulty), name="faulty", route_prefix="/faulty"),
+        ]
+    )
+    assert wait_until_ready(base, timeout_s=120), httpx.get(f"{base}/readyz").text
+    yield {"main": base, "faulty": f"{base}/faulty"}
+    serve.shutdown()
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def client(urls) -> httpx.Client:
+    with httpx.Client(timeout=30.0) as http:
+        yield http
+
+
+def _seen(interactions: pd.DataFrame, user: int) -> set[int]:
+    return set(interactions.loc[interactions[USER_ID] == user, ITEM_ID].tolist())
+
+
+def _recommend(client: httpx.Client, url: str, **body) -> dict:
+    response = client.post(f"{url}/v1/recommend", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+# --- the graph --------------------------------------------------------------------------------
+
+
+def test_recommendations_are_k_unseen_available_items_within_the_category_cap(client, urls, tables):
+    _, built, interactions = tables
+    catalog = Catalog.from_items(built.items)
+    for user in USERS:
+        answer = _recommend(client, urls["main"], user_id=user, k=K)
+        ids = [item["item_id"] for item in answer["items"]]
+        assert len(ids) == K == len(set(ids))
+        assert not set(ids) & _seen(interactions, user), user
+        assert catalog.is_available(ids).all()
+        primary = pd.Series(catalog.primary_categories(ids))
+        assert primary.value_counts().max() <= CAP, primary.tolist()
+        assert answer["degraded"] is False and answer["fallbacks"] == []
+        assert set(answer["model_versions"]) == {"reco-two-tower", "reco-ranker"}
+        assert answer["variant"] in {"control", "diverse"} and not answer["cold_start"]
+        assert all(item["reason"] for item in answer["items"])
+    sources = {
+        item["source"]
+        for u in USERS
+        for item in _recommend(client, urls["main"], user_id=u)["items"]
+    }
+    assert "ann" in sources  # the Milvus path is really used
+
+
+def test_unknown_user_gets_popularity(client, urls, tables):
+    _, built, _ = tables
+    answer = _recommend(client, urls["main"], user_id=COLD_USER, k=K)
+    assert answer["cold_start"] is True and len(answer["items"]) == K
+    assert {item["source"] for item in answer["items"]} == {"popular"}
+    assert all(item["reason"].startswith("popular") for item in answer["items"])
+    available = built.items[built.items[AVAILABLE]][ITEM_ID]
+    top = built.popularity[built.popularity[ITEM_ID].isin(available)][ITEM_ID].head(50)
+    assert {item["item_id"] for item in answer["items"]} <= set(top)
+
+
+def test_categories_filter_and_exclude_list(client, urls, tables):
+    _, built, _ = tables
+    catalog = Catalog.from_items(built.items)
+    category = catalog.primary[0]
+    for user in (USERS[0], COLD_USER):
+        answer = _recommend(client, urls["main"], user_id=user, k=3, categories=[category])
+        ids = [item["item_id"] for item in answer["items"]]
+        assert ids and catalog.in_categories(ids, [category]).all()
+        again = _recommend(client, urls["main"], user_id=user, k=3, exclude_items=ids)
+        assert not {item["item_id"] for item in again["items"]} & set(ids)
+
+
+@pytest.mark.parametrize(
+    ("content", "field"),
+    [
+        (b'{"user_id": 1, "k": ', "body"),
+        (json.dumps({"user_id": 1, "k": 0}).encode(), "k"),
+        (json.dumps({"user_id": 1, "k": 10000}).encode(), "k"),
+        (json.dumps({"user_id": 1, "color": "red"}).encode(), "color"),
+        (json.dumps({"user_id": "x"}).encode(), "user_id"),
+    ],
+)
+def test_bad_requests_get_422_with_a_message(client, urls, content, field):
+    response = client.post(
+        f"{urls['main']}/v1/recommend",
+        content=content,
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert field in response.json()["message"]
+
+
+def test_similar_items_and_404_for_an_unknown_item(client, urls, tables):
+    item = int(tables[1].popularity[ITEM_ID].iloc[0])
+    response = client.get(f"{urls['main']}/v1/items/{item}/similar", params={"k": 5})
+    assert response.status_code == 200
+    body = response.json()
+    ids = [i["item_id"] for i in body["items"]]
+    assert len(ids) == 5 and item not in ids and body["degraded"] is False
+    assert client.get(f"{urls['main']}/v1/items/987654/similar").status_code == 404
+    assert client.get(f"{urls['main']}/v1/items/{item}/similar", params={"k": 0}).status_code == 422
+
+
+def test_health_readiness_docs_and_metrics(client, urls):
+    from serving.metrics import METRIC_NAMES
+
+    assert client.get(f"{urls['main']}/healthz").json() == {"status": "ok"}
+    ready = client.get(f"{urls['main']}/readyz")
+    assert ready.status_code == 200 and ready.json()["ready"] is True
+    assert client.get(f"{urls['main']}/docs").status_code == 200
+    paths = client.get(f"{urls['main']}/openapi.json").json()["paths"]
+    assert {"/v1/recommend", "/v1/items/{item_id}/similar", "/v1/feedback"} <= set(paths)
+    text = client.get(f"{urls['main']}/metrics").text
+    for name in set(METRIC_NAMES) - {"reco_fallbacks_total", "reco_degraded_responses_total"}:
+        assert name in text, name
+    assert 'reco_requests_total{route="/v1/recommend",status="200"}' in text
+    assert 'reco_deployment_latency_seconds_count{deployment="Ranking"}' in text
+    assert 'reco_model_info{model="reco-ranker",version="1"} 1.0' in text
+
+
+# --- feedback ---------------------------------------------------------------------------------
+
+
+def test_valid_feedback_reaches_the_next_training_run(
+    client, urls, serving_state, tables, tmp_path
+):
+    from components.data.io import read_events
+    from components.steps import ingest
+
+    _, built, _ = tables
+    items = built.items[ITEM_ID].tolist()
+    before = len(read_events(serving_state.event_log_dir))
+    events = [
+        {"user_id": 250 + i, "item_id": int(items[i]), "event_type": "click"} for i in range(7)
+    ]
+    response = client.post(f"{urls['main']}/v1/feedback", json={"events": events})
+    assert response.status_code == 200
+    assert response.json() == {"accepted": 7, "rejected": []}
+    stored = read_events(serving_state.event_log_dir)
+    assert len(stored) == before + 7
+    variants = {json.loads(c)["variant"] for c in stored[CONTEXT].tail(7)}
+    assert variants <= {"control", "diverse"}
+    summary = ingest(TINY_SOURCE, tmp_path / "i.parquet", tmp_path / "items.parquet", serving_state)
+    assert summary["feedback_events"] == before + 7
+
+
+def test_a_batch_with_invalid_events_keeps_the_valid_ones(client, urls, serving_state, tables):
+    from components.data.io import read_events
+
+    item = int(tables[1].items[ITEM_ID].iloc[0])
+    before = len(read_events(serving_state.event_log_dir))
+    events = [
+        {"user_id": 260, "item_id": item, "event_type": "purchase", "value": 3.5},
+        {"user_id": 260, "item_id": 999999, "event_type": "click"},
+        {"user_id": 260, "item_id": item, "event_type": "teleport"},
+        {
+            "user_id": 261,
+            "item_id": item,
+            "event_type": "view",
+            "timestamp": "2999-01-01T00:00:00Z",
+        },
+        {"user_id": 262, "item_id": item, "event_type": "view"},
+    ]
+    response = client.post(f"{urls['main']}/v1/feedback", json={"events": events})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["accepted"] == 2 and [r["index"] for r in body["rejected"]] == [1, 2, 3]
+    assert len(read_events(serving_state.event_log_dir)) == before + 2
+    all_bad = client.post(f"{urls['main']}/v1/feedback", json={"events": [events[1]]})
+    assert all_bad.status_code == 422 and all_bad.json()["accepted"] == 0
+
+
+def test_an_item_just_bought_is_not_recommended_again(client, urls):
+    user = 270
+    first = _recommend(client, urls["main"], user_id=user, k=K)["items"][0]["item_id"]
+    event = {"user_id": user, "item_id": first, "event_type": "purchase"}
+    assert client.post(f"{urls['main']}/v1/feedback", json={"events": [event]}).status_code == 200
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        ids = [i["item_id"] for i in _recommend(client, urls["main"], user_id=user, k=K)["items"]]
+        if first not in ids:
+            break
+        time.sleep(0.3)
+    assert first not in ids
+
+
+# --- faults -----------------------------------------------------------------------------------
+
+
+def test_milvus_and_online_store_unreachable_still_answer_k_items_degraded(client, urls, tables):
+    _, _, interactions = tables
+    for user in USERS[:3]:
+        answer = _recommend(client, urls["faulty"], user_id=user, k=K)
+        ids = [item["item_id"] for item in answer["items"]]
+        assert len(ids) == K and not set(ids) & _seen(interactions, user)
+        assert answer["degraded"] is True
+        assert sorted(answer["fallbacks"]) == ["milvus", "online_store"]
+        assert "ann" not in {item["source"] for item in answer["items"]}
+        assert "reco-ranker" in answer["model_versions"]  # the ranker ran, on default features
+    similar = client.get(f"{urls['faulty']}/v1/items/{ids[0]}/similar", params={"k": 3}).json()
+    assert len(similar["items"]) == 3 and similar["degraded"] is True
+    metrics = client.get(f"{urls['faulty']}/metrics").text
+    assert 'reco_fallbacks_total{reason="online_store"} 3.0' in metrics  # 3 recommendations
+    assert 'reco_fallbacks_total{reason="milvus"} 4.0' in metrics  # and the similar items
+    assert 'reco_degraded_responses_total{route="/v1/recommend"} 3.0' in metrics
+
+
+def _in_process_answer(args, user: int):
+    """One request through the deployments' plain functions, without Ray."""
+    from components.recommend.candidates import Query
+    from components.recommend.results import finalize
+    from serving.runtime import (
+        load_ranking_runtime,
+        load_retrieval_runtime,
+        rank_pool,
+        recommend_candidates,
+    )
+
+    scratch = args.scratch_dir / f"test-{uuid.uuid4().hex[:6]}"
+    retrieval = load_retrieval_runtime(args, None, scratch)
+    ranking = load_ranking_runtime(args, None, scratch)
+    try:
+        query = Query(user_id=user, k=K)
+        pool = rank_pool(
+            ranking, recommend_candidates(retrieval, args.retrieval, query, "champion"), "champion"
+        )
+        return finalize(pool, query, 0.8, CAP), retrieval.problems, ranking.problems
+    finally:
+        if retrieval.reader is not None:
+            retrieval.reader.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def test_milvus_unreachable_alone_degrades_to_covisitation_and_popularity(args, tables):
+    _, _, interactions = tables
+    broken = args.model_copy(update={"milvus_uri": "http://127.0.0.1:1"})
+    result, problems, _ = _in_process_answer(broken, USERS[0])
+    assert set(problems) == {"milvus"}
+    assert result.fallbacks == ["milvus"] and len(result.items) == K
+    assert not {i.item_id for i in result.items} & _seen(interactions, USERS[0])
+
+
+def test_online_store_unreachable_alone_uses_default_features(args, serving_state, tables):
+    _, _, interactions = tables
+    broken = args.model_copy(update={"feast_repo": _broken_feast_repo(serving_state)})
+    result, _, _ = _in_process_answer(broken, USERS[0])
+    assert result.fallbacks == ["online_store"] and len(result.items) == K
+    assert {i.source for i in result.items} & {"ann"}  # Milvus still serves
+    assert not {i.item_id for i in result.items} & _seen(interactions, USERS[0])
+
+
+# --- model refresh ------------------------------------------------------------------------------
+
+
+def promote_copy_of_champion(settings: Settings, tables_dir: Path, scratch: Path) -> dict[str, str]:
+    """What a passing champion gate does, quickly: new versions of both models (copies of the
+    champions) with a new Milvus collection and the serving tables in their run; then the
+    champion aliases and the Milvus alias move to them."""
+    import mlflow
+
+    from components.features.ranking import DEFAULT_FEATURES, RANKER_FEATURES
+    from components.mlflow_models import RankerPyfunc, TwoTowerPyfunc, log_model_dir, model_dir_of
+    from components.ranker.model import load_ranker
+    from components.registry import (
+        CHAMPION,
+        configure_mlflow,
+        download_model,
+        registry_client,
+        tag_version,
+    )
+    from components.retrieval.index import (
+        IndexSpec,
+        build_collection,
+        milvus_client,
+        release_milvus,
+        swap_alias,
+    )
+    from components.two_tower.export import load_two_tower
+
+    uri = settings.resolved_mlflow_uri
+    names = (settings.retrieval_model_name, settings.ranker_model_name)
+    tower_dir, ranker_dir = (
+        model_dir_of(download_model(uri, name, CHAMPION, scratch / name)) for name in names
+    )
+    tower = load_two_tower(tower_dir)
+    catalog = load_serving_tables(tables_dir).items
+    catalog = catalog[catalog[AVAILABLE]]
+    ids, vectors = tower.item_embeddings(catalog[ITEM_ID].tolist())
+    configure_mlflow(uri, "serving-refresh-test", settings.mlflow_artifact_root)
+    with mlflow.start_run(run_name="promotion"):
+        mlflow.log_artifacts(str(tables_dir), TABLES_ARTIFACT)
+        first = int(ids[0])
+        tower_version = log_model_dir(
+            TwoTowerPyfunc(),
+            tower_dir,
+            names[0],
+            pd.DataFrame({"user_id": [1], "history": [str(first)]}),
+            tower.user_embeddings([1], [[first]]),
+        )
+        example = pd.DataFrame([DEFAULT_FEATURES])[list(RANKER_FEATURES)].astype(np.float32)
+        ranker_version = log_model_dir(
+            RankerPyfunc(), ranker_dir, names[1], example, load_ranker(ranker_dir).score(example)
+        )
+    milvus = milvus_client(settings.resolved_milvus_uri)
+    try:
+        spec = IndexSpec(
+            alias=settings.milvus_collection_alias, dim=tower.embedding_dim, num_shards=1
+        )
+        collection = build_collection(
+            milvus,
+            spec,
+            ids,
+            vectors,
+            catalog.set_index(ITEM_ID).loc[ids, "categories"].tolist(),
+            [True] * len(ids),
+            f"refresh_{uuid.uuid4().hex[:6]}",
+            progress=False,
+        )
+        registry = registry_client(uri)
+        versions = dict(zip(names, (tower_version, ranker_version), strict=True))
+        for name, version in versions.items():
+            tag_version(registry, name, version, {"milvus_collection": collection})
+            registry.set_registered_model_alias(name, CHAMPION, version)
+        swap_alias(milvus, settings.milvus_collection_alias, collection)
+    finally:
+        release_milvus(milvus, settings.resolved_milvus_uri)
+    return versions
+
+
+def test_promotion_under_load_fails_no_request(client, urls, serving_state, tables, tmp_path):
+    before = _recommend(client, urls["main"], user_id=USERS[0])["model_versions"]
+    results: list[tuple[int, dict | str]] = []
+    stop = threading.Event()
+
+    def stream() -> None:
+        with httpx.Client(timeout=30.0) as http:
+            for i in range(3000):
+                if stop.is_set():
+                    return
+                response = http.post(
+                    f"{urls['main']}/v1/recommend", json={"user_id": USERS[i % len(USERS)], "k": 5}
+                )
+                ok = response.status_code == 200
+                results.append((response.status_code, response.json() if ok else response.text))
+
+    streamer = threading.Thread(target=stream)
+    streamer.start()
+    try:
+        time.sleep(1.0)
+        new = promote_copy_of_champion(serving_state, tables[0], tmp_path)
+        assert new != before
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            latest = [r for _, r in results[-3:] if isinstance(r, dict)]
+            if latest and all(r["model_versions"] == new for r in latest):
+                break
+            time.sleep(0.2)
+        time.sleep(1.0)  # and some more requests on the new models
+    finally:
+        stop.set()
+        streamer.join()
+    assert len(results) >= 10, "the stream should span the promotion"
+    failures = [r for r in results if r[0] != 200 or len(r[1]["items"]) != 5]
+    assert not failures, failures[:3]
+    versions = [r["model_versions"] for _, r in results]
+    assert versions[0] == before and versions[-1] == new, (versions[0], versions[-1])
+    assert not any(r["degraded"] for _, r in results)
+    status = client.get(f"{urls['main']}/readyz").json()["deployments"]["Retrieval"]
+    assert status["tables"].startswith("run:")  # the new run's serving tables are in use
+
+
+def test_scores_returned_are_logged_for_the_drift_job(serving_state, client, urls):
+    from components.recommend.prediction_log import COLUMNS
+
+    time.sleep(1.1)
+    _recommend(client, urls["main"], user_id=USERS[1])  # a flush is due
+    files = sorted(serving_state.prediction_log_dir.glob("*.parquet"))
+    assert files
+    frame = pd.concat([pd.read_parquet(f) for f in files])
+    assert tuple(frame.columns) == COLUMNS
+    assert frame["rank"].min() == 1 and frame["score"].notna().all()
+    assert set(frame["variant"]) <= {"control", "diverse"}

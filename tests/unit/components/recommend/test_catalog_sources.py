@@ -1,0 +1,46 @@
+import numpy as np
+
+from components.recommend.catalog import Catalog, split_categories
+from components.recommend.sources import CandidateSources
+from components.recommend.tables import build_serving_tables
+
+
+def test_catalog_lookups_are_vectorised_and_unknown_ids_are_safe(items):
+    catalog = Catalog.from_items(items)
+    ids = np.array([2, 99, 12])
+    assert catalog.positions(ids).tolist()[1] == -1
+    assert catalog.contains(ids).tolist() == [True, False, True]
+    assert catalog.is_available(ids).tolist() == [True, False, False]
+    assert catalog.primary_categories(ids).tolist() == ["A", "", "C"]
+    assert catalog.categories_of([2]) == [["A", "B"]]
+    assert catalog.titles_of([2, 99]) == ["Item 2", ""]
+    assert catalog.in_categories([1, 2, 4, 99], ["B"]).tolist() == [False, True, True, False]
+    assert split_categories("A| B |") == ["A", "B"] and split_categories(None) == []
+
+
+def test_popular_respects_categories_exclusions_and_availability(interactions, items):
+    sources = CandidateSources.from_tables(build_serving_tables(interactions, items))
+    top = sources.popular(3)
+    assert top.ids.tolist()[:2] == [1, 2]  # two recent positives each, 1 < 2 on ties
+    in_c = sources.popular(10, ["C"])
+    assert set(in_c.ids.tolist()) == {6, 7, 8, 9}  # 12 is in C but unavailable
+    assert 1 not in sources.popular(10, exclude=[1]).ids
+    assert len(sources.popular(100)) == 11  # every available item: the pool never runs dry
+
+
+def test_covisited_sums_neighbours_and_names_the_anchor(interactions, items):
+    sources = CandidateSources.from_tables(
+        build_serving_tables(interactions, items, covisit_days=None)
+    )
+    found = sources.covisited([2], k=5)
+    assert 2 not in found.ids  # the history itself is never a candidate
+    assert set(found.ids.tolist()) >= {1, 3, 4}
+    assert (found.anchors == 2).all()
+    assert sources.covisited([99], k=5).ids.size == 0
+    assert sources.covisited([2], k=5, exclude=[1]).ids.tolist().count(1) == 0
+
+
+def test_seen_items_are_most_recent_first(interactions, items):
+    sources = CandidateSources.from_tables(build_serving_tables(interactions, items))
+    assert sources.seen_items(1).tolist() == [3, 2, 1]
+    assert sources.seen_items(42).size == 0

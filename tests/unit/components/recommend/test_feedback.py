@@ -1,0 +1,63 @@
+import json
+from datetime import UTC, datetime, timedelta
+
+from components.data.columns import CONTEXT, EVENT_TYPE, ITEM_ID, TIMESTAMP, USER_ID
+from components.data.validation import validate_interactions
+from components.recommend.feedback import check_feedback
+
+NOW = datetime(2025, 1, 1, 12, tzinfo=UTC)
+
+
+def known(ids):
+    return {i for i in ids if i < 100}
+
+
+def variant(user):
+    return ("exp", "a" if user % 2 else "b")
+
+
+def test_valid_events_are_kept_and_invalid_ones_rejected_one_by_one():
+    events = [
+        {"user_id": 1, "item_id": 5, "event_type": "click", "context": {"page": "home"}},
+        {"user_id": 1, "item_id": 500, "event_type": "click"},  # unknown item
+        {"user_id": 0, "item_id": 5, "event_type": "click"},  # id must be > 0
+        {"user_id": 2, "item_id": 5, "event_type": "like"},  # unknown type
+        {"user_id": 2, "item_id": 6, "event_type": "view", "timestamp": "2030-01-01T00:00:00Z"},
+        "not an object",
+        {"user_id": "3", "item_id": 5, "event_type": "view"},  # ids are integers, not strings
+        {"user_id": 2, "item_id": 6, "event_type": "purchase", "value": 9.5, "extra": 1},
+        {"user_id": 2, "item_id": 7, "event_type": "purchase", "timestamp": 1735732800},
+    ]
+    checked = check_feedback(events, known, variant, now=NOW)
+    assert checked.accepted == [0, 8]
+    assert [r.index for r in checked.rejected] == [1, 2, 3, 4, 5, 6, 7]
+    reasons = {r.index: " ".join(r.reasons) for r in checked.rejected}
+    assert "unknown item 500" in reasons[1]
+    assert "user_id" in reasons[2] and "event_type" in reasons[3]
+    assert "future" in reasons[4] and "extra" in reasons[7]
+    frame = checked.events
+    assert frame[USER_ID].tolist() == [1, 2] and frame[ITEM_ID].tolist() == [5, 7]
+    assert frame[TIMESTAMP].iloc[0] == NOW  # no timestamp: the time it was received
+    context = json.loads(frame[CONTEXT].iloc[0])
+    assert context == {"page": "home", "experiment": "exp", "variant": "a"}
+    # The frame passes the data layer's own validation unchanged in size.
+    assert len(validate_interactions(frame, "test", now=NOW)) == 2
+
+
+def test_duplicates_in_a_batch_are_rejected_so_accepted_counts_what_is_stored():
+    event = {"user_id": 1, "item_id": 5, "event_type": "view", "timestamp": "2024-01-01T00:00:00"}
+    checked = check_feedback([event, dict(event)], known, variant, now=NOW)
+    assert checked.accepted == [0]
+    assert checked.rejected[0].reasons == ["duplicate of event 0"]
+    assert checked.events[EVENT_TYPE].tolist() == ["view"]
+
+
+def test_clock_skew_within_tolerance_is_accepted():
+    soon = (NOW + timedelta(minutes=2)).isoformat()
+    checked = check_feedback(
+        [{"user_id": 1, "item_id": 5, "event_type": "view", "timestamp": soon}],
+        known,
+        variant,
+        now=NOW,
+    )
+    assert checked.accepted == [0]

@@ -1,0 +1,30 @@
+import pandas as pd
+
+from components.recommend.prediction_log import (
+    COLUMNS,
+    PredictionLog,
+    prediction_rows,
+    write_predictions,
+)
+
+
+def test_rows_rank_from_one_and_files_have_the_drift_job_columns(tmp_path):
+    rows = prediction_rows(7, [10, 11], [0.9, 0.5], "control", '{"m": "1"}')
+    assert [r["rank"] for r in rows] == [1, 2]
+    path = write_predictions(tmp_path, rows)
+    frame = pd.read_parquet(path)
+    assert tuple(frame.columns) == COLUMNS
+    assert str(frame["timestamp"].dtype) == "datetime64[ns, UTC]"
+    assert not list(tmp_path.glob(".*"))  # no temporary file left behind
+    assert write_predictions(tmp_path, []) is None
+
+
+def test_buffer_flushes_by_age_or_size_and_is_off_without_a_folder(tmp_path):
+    log = PredictionLog(tmp_path, max_rows=3, max_age_s=3600)
+    assert log.add(prediction_rows(1, [1], [1.0], "a", "v")) is None
+    assert log.add(prediction_rows(1, [2, 3], [1.0, 0.5], "a", "v")) is not None
+    assert len(pd.read_parquet(next(tmp_path.glob("*.parquet")))) == 3
+    log.add(prediction_rows(1, [4], [1.0], "a", "v"))
+    assert log.flush() is not None and len(list(tmp_path.glob("*.parquet"))) == 2
+    off = PredictionLog(None)
+    assert off.add(prediction_rows(1, [1], [1.0], "a", "v")) is None and off.flush() is None

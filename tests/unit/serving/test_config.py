@@ -1,0 +1,51 @@
+from pathlib import Path
+
+import yaml
+
+from components.settings import Settings
+from serving.config import RankingOptions, RerankingOptions, RetrievalOptions, ServeArgs
+
+REPO = Path(__file__).resolve().parents[3]
+CONFIG = REPO / "serving" / "serve_config.yaml"
+OPTIONS = {"Retrieval": RetrievalOptions, "Ranking": RankingOptions, "Reranking": RerankingOptions}
+
+
+def test_args_default_to_the_settings_endpoints(tmp_path):
+    settings = Settings(state_dir=tmp_path)
+    args = ServeArgs.from_settings(settings, tables_dir=tmp_path / "t")
+    assert args.mlflow_uri == settings.resolved_mlflow_uri
+    assert args.milvus_uri == settings.resolved_milvus_uri
+    assert args.event_log_dir == settings.event_log_dir
+    assert args.prediction_log_dir == settings.prediction_log_dir
+    assert args.scratch_dir == tmp_path / "serving"
+    assert ServeArgs.model_validate(args.model_dump()) == args  # survives Serve's YAML args
+
+
+def test_serve_config_is_valid_and_names_the_graph_deployments():
+    from ray.serve.schema import ServeDeploySchema
+
+    config = yaml.safe_load(CONFIG.read_text())
+    ServeDeploySchema.model_validate(config)
+    (app,) = config["applications"]
+    assert app["import_path"] == "serving.app:build"
+    assert "host" not in config.get("http_options", {})  # 0.0.0.0 in a pod
+    ServeArgs.model_validate(app["args"])
+    names = [d["name"] for d in app["deployments"]]
+    assert names == ["Ingress", "Retrieval", "Ranking", "Reranking"]
+    for deployment in app["deployments"]:
+        assert deployment["ray_actor_options"]["num_cpus"] <= 0.25
+        if "user_config" in deployment:
+            OPTIONS[deployment["name"]].model_validate(deployment["user_config"])
+
+
+def test_builder_makes_the_four_deployment_graph(tmp_path):
+    from serving.app import build
+
+    args = ServeArgs.from_settings(Settings(state_dir=tmp_path), reranking={"mmr_lambda": 0.3})
+    app = build(args.model_dump())  # a plain dict, as Serve passes YAML args
+    ingress = app._bound_deployment  # private, but the only way to see the graph unstarted
+    assert ingress.name == "Ingress"
+    bound = [a._bound_deployment for a in ingress.init_args[:3]]
+    assert [d.name for d in bound] == ["Retrieval", "Ranking", "Reranking"]
+    assert bound[2]._deployment_config.user_config == {"mmr_lambda": 0.3, "category_cap": 3}
+    assert ingress.init_args[3] == args
