@@ -1,0 +1,50 @@
+"""Start a retraining through `pipelines`: the KFP local runner, or a KFP run on a cluster.
+
+The same code decides in both places; only the configured target differs: ``settings.kfp_host``
+set means a run on that Kubeflow Pipelines API (``pipelines.training.submit``), unset means the
+local runner in this process (``pipelines.training.run_local``, which blocks until it is done).
+Monitoring never calls training code directly (ARCHITECTURE.md, dependency directions).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from components.settings import Settings
+
+log = logging.getLogger(__name__)
+
+KFP, LOCAL = "kfp", "local"
+
+# A runner is called as runner(settings, **arguments): exactly the shape of run_local / submit.
+Runner = Callable[..., Any]
+
+
+def training_target(settings: Settings) -> str:
+    return KFP if settings.kfp_host else LOCAL
+
+
+def default_runner(settings: Settings) -> Runner:
+    """The pipelines entry point for the configured target (imported only when needed)."""
+    from pipelines import training
+
+    return training.submit if training_target(settings) == KFP else training.run_local
+
+
+def start_retraining(
+    settings: Settings, arguments: Mapping[str, Any] | None = None, runner: Runner | None = None
+) -> str:
+    """Start the training pipeline; returns the KFP run id, or a local run label.
+
+    ``runner`` replaces the pipelines entry point (tests pass one that records the call)."""
+    target = training_target(settings)
+    runner = runner or default_runner(settings)
+    log.info("starting retraining (%s) with %s", target, dict(arguments or {}))
+    started = datetime.now(UTC)
+    result = runner(settings, **dict(arguments or {}))
+    if isinstance(result, str) and result:
+        return result
+    return f"{target}-{started.strftime('%Y%m%dT%H%M%SZ')}"
