@@ -6,7 +6,7 @@ import logging
 
 import typer
 
-from cli import data, pipeline
+from cli import data, monitor, pipeline, serve
 
 app = typer.Typer(
     name="reco",
@@ -16,6 +16,8 @@ app = typer.Typer(
 )
 app.add_typer(data.app, name="data")
 app.add_typer(pipeline.app, name="pipeline")
+app.add_typer(monitor.app, name="monitor")
+app.command("serve")(serve.serve)
 
 
 @app.callback()
@@ -37,10 +39,17 @@ def settings() -> None:
 @app.command()
 def quickstart(
     source: str = typer.Option("synthetic", help=pipeline.SOURCE_HELP),
-    epochs: int = typer.Option(5, min=1),
+    epochs: int = typer.Option(5, min=1, help="Two-tower training epochs."),
+    port: int | None = typer.Option(None, min=1, max=65535, help="HTTP port of the app."),
+    no_serve: bool = typer.Option(False, "--no-serve", help="Stop after training."),
 ) -> None:
-    """The main job on embedded defaults: train, register, index (then serve, when available)."""
+    """The main job on embedded defaults: train, evaluate, register, index, then serve.
+
+    Runs the training pipeline with the KFP local runner, prints the evaluation table, then
+    serves the new champions over HTTP and prints a curl to call them (Ctrl-C stops)."""
     pipeline.run(source=source, epochs=epochs, embedding_dim=64, candidate_k=200, num_shards=2)
+    if not no_serve:
+        serve.serve(host=None, port=port)
 
 
 if __name__ == "__main__":

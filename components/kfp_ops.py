@@ -102,6 +102,7 @@ def evaluate_op(
     metrics: Output[Metrics],
     report_html: Output[HTML],
     report_md: Output[Markdown],
+    predictions: Output[Dataset],
 ) -> None:
     """Evaluate baselines, two-tower and two-tower + ranker on one split; write the report."""
     from components.steps import evaluate
@@ -115,6 +116,7 @@ def evaluate_op(
         evaluation.path,
         report_html.path,
         report_md.path,
+        predictions.path,
         candidate_k=candidate_k,
     )
     for system, values in results.items():
@@ -144,6 +146,7 @@ def register_op(
     train: Input[Dataset],
     test: Input[Dataset],
     items: Input[Dataset],
+    predictions: Input[Dataset],
     collection: str,
     params: dict,
     decision: Output[Dataset],
@@ -163,6 +166,7 @@ def register_op(
         collection,
         params,
         decision.path,
+        predictions.path,
     )
     decision.metadata.update({"promoted": result["promoted"], "reason": result["reason"]})
     return namedtuple("GateOutputs", ["promoted"])(bool(result["promoted"]))

@@ -23,6 +23,12 @@ CHALLENGER = "challenger"
 GATE_METRIC = "ndcg@10"
 
 
+def registry_client(uri: str) -> MlflowClient:
+    """A client whose tracking AND registry are ``uri``: without an explicit registry URI,
+    MlflowClient takes the process-wide one, which another caller may have pointed elsewhere."""
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
 def configure_mlflow(tracking_uri: str, experiment: str, artifact_root: str | None) -> str:
     """Point MLflow at the tracking URI and make sure the experiment exists; returns its id.
 
@@ -31,7 +37,7 @@ def configure_mlflow(tracking_uri: str, experiment: str, artifact_root: str | No
     """
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
-    client = MlflowClient(tracking_uri=tracking_uri)
+    client = registry_client(tracking_uri)
     existing = client.get_experiment_by_name(experiment)
     if existing is not None:
         experiment_id = existing.experiment_id

@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     serve_host: str = "127.0.0.1"
     serve_port: int = Field(8000, ge=1, le=65535)
 
+    pushgateway_url: str | None = Field(
+        None, description="Prometheus Pushgateway for the drift job's metrics (None = no push)."
+    )
+
     @field_validator("state_dir", mode="after")
     @classmethod
     def _absolute_state_dir(cls, value: Path) -> Path:

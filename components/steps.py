@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -23,6 +24,8 @@ from components.settings import Settings, get_settings
 log = logging.getLogger(__name__)
 
 USER_FEATURES_FILE = "user_features.parquet"
+PREDICTION_RANKS = 10  # ranks of the training-time scores kept as the score-drift reference
+REFERENCE_DAYS = 30  # the reference window: the last days of the training data
 ITEM_FEATURES_FILE = "item_features.parquet"
 
 
@@ -249,10 +252,11 @@ def evaluate_pair(
     catalog_size: int,
     candidate_k: int,
     settings: Settings,
-) -> dict[str, dict[str, float]]:
-    """Two-tower alone and two-tower + ranker, on one split, through one evaluator."""
+) -> tuple[dict[str, dict[str, float]], pd.DataFrame]:
+    """Two-tower alone and two-tower + ranker, on one split, through one evaluator; also the
+    ranker's top-10 scores per user (the drift job's reference for score drift)."""
     from components.evaluation.evaluate import evaluate_recommendations
-    from components.ranker.model import load_ranker, rank_candidates
+    from components.ranker.model import load_ranker, top_scored
 
     users = sorted(test[USER_ID].unique().tolist())
     candidates = _retrieve(two_tower_dir, train, users, max(candidate_k, 100))
@@ -261,11 +265,13 @@ def evaluate_pair(
         for u, g in candidates.groupby(USER_ID)
     }
     features = candidate_features(candidates, _cutoffs(test), settings)
-    ranked = rank_candidates(load_ranker(Path(ranker_dir)), candidates, features, k=100)
-    return {
+    top = top_scored(load_ranker(Path(ranker_dir)), candidates, features, k=100)
+    ranked = {int(u): g[ITEM_ID].astype(int).tolist() for u, g in top.groupby(USER_ID, sort=False)}
+    figures = {
         "two_tower": evaluate_recommendations(retrieval, test, catalog_size),
         "two_tower_ranker": evaluate_recommendations(ranked, test, catalog_size),
     }
+    return figures, top[top["rank"] <= PREDICTION_RANKS].reset_index(drop=True)
 
 
 def evaluate(
@@ -277,6 +283,7 @@ def evaluate(
     evaluation_path: str | Path,
     html_path: str | Path,
     markdown_path: str | Path,
+    predictions_path: str | Path,
     *,
     candidate_k: int,
     settings: Settings | None = None,
@@ -289,9 +296,12 @@ def evaluate(
     train, test, items = _read(train_path), _read(test_path), _read(items_path)
     catalog_size = len(items)
     results = evaluate_baselines(train, test, catalog_size)
-    results.update(
-        evaluate_pair(two_tower_dir, ranker_dir, train, test, catalog_size, candidate_k, settings)
+    figures, predictions = evaluate_pair(
+        two_tower_dir, ranker_dir, train, test, catalog_size, candidate_k, settings
     )
+    results.update(figures)
+    Path(predictions_path).parent.mkdir(parents=True, exist_ok=True)
+    predictions.to_parquet(predictions_path, index=False)
     context = {
         "split_fingerprint": split_fingerprint(test),
         "users_evaluated": int(test[USER_ID].nunique()),
@@ -364,12 +374,12 @@ def register_and_gate(
     collection: str,
     params: dict[str, Any],
     decision_path: str | Path,
+    predictions_path: str | Path | None = None,
     settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Register both models as challenger; promote both and move the Milvus alias if they beat
     the champion on this very split (the champion is re-evaluated when its split differs)."""
     import mlflow
-    from mlflow import MlflowClient
 
     from components.mlflow_models import RankerPyfunc, TwoTowerPyfunc, log_model_dir
     from components.registry import (
@@ -378,6 +388,7 @@ def register_and_gate(
         apply_gate,
         configure_mlflow,
         decide_promotion,
+        registry_client,
         tag_version,
     )
     from components.retrieval.index import drop_stale_collections, milvus_client, swap_alias
@@ -393,7 +404,7 @@ def register_and_gate(
     configure_mlflow(
         settings.resolved_mlflow_uri, settings.mlflow_experiment, settings.mlflow_artifact_root
     )
-    client = MlflowClient(settings.resolved_mlflow_uri)
+    client = registry_client(settings.resolved_mlflow_uri)
     champion_score = _champion_score(client, settings, train, test, items, fingerprint, params)
 
     with mlflow.start_run(run_name=f"training-{run_id()}") as run:
@@ -404,6 +415,7 @@ def register_and_gate(
         mlflow.log_dict(evaluation, "evaluation/evaluation.json")
         for report in settings.reports_dir.glob("evaluation.*"):
             mlflow.log_artifact(str(report), "evaluation")
+        _log_run_tables(train, test, items, predictions_path, settings)
         two_tower_version, ranker_version = _log_models(
             two_tower_dir,
             ranker_dir,
@@ -440,6 +452,46 @@ def register_and_gate(
     Path(decision_path).parent.mkdir(parents=True, exist_ok=True)
     Path(decision_path).write_text(json.dumps(result, indent=2))
     return result
+
+
+def _log_run_tables(
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    items: pd.DataFrame,
+    predictions_path: str | Path | None,
+    settings: Settings,
+) -> None:
+    """Log, with the models, what their consumers need from this run's data: the serving
+    tables (popularity, co-visitation, seen items) and the drift job's reference window."""
+    import mlflow
+
+    from components.data.columns import (
+        INTERACTIONS_FILE,
+        ITEMS_FILE,
+        PREDICTIONS_FILE,
+        REFERENCE_ARTIFACT,
+    )
+    from components.recommend.tables import (
+        TABLES_ARTIFACT,
+        build_serving_tables,
+        save_serving_tables,
+    )
+
+    interactions = pd.concat([train, test], ignore_index=True)
+    scratch = settings.state_dir / "tmp" / run_id()
+    tables = save_serving_tables(build_serving_tables(interactions, items), scratch / "tables")
+    mlflow.log_artifacts(str(tables), TABLES_ARTIFACT)
+
+    reference = scratch / REFERENCE_ARTIFACT
+    reference.mkdir(parents=True)
+    stamps = pd.to_datetime(interactions[TIMESTAMP], utc=True)
+    recent = interactions[stamps >= stamps.max() - pd.Timedelta(days=REFERENCE_DAYS)]
+    recent.to_parquet(reference / INTERACTIONS_FILE, index=False)
+    items.to_parquet(reference / ITEMS_FILE, index=False)
+    if predictions_path is not None and Path(predictions_path).is_file():
+        shutil.copy2(predictions_path, reference / PREDICTIONS_FILE)
+    mlflow.log_artifacts(str(reference), REFERENCE_ARTIFACT)
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _log_models(
@@ -505,7 +557,7 @@ def _champion_score(
             settings.resolved_mlflow_uri, settings.ranker_model_name, CHAMPION, scratch / "ranker"
         )
     )
-    figures = evaluate_pair(
+    figures, _ = evaluate_pair(
         tower, ranker, train, test, len(items), int(params.get("candidate_k", 200)), settings
     )
     log.info("champion re-evaluated on this split: %s", figures["two_tower_ranker"])

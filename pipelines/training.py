@@ -109,6 +109,7 @@ def build_pipeline(settings: Settings) -> Any:
                 train=split.outputs["train"],
                 test=split.outputs["test"],
                 items=ingest.outputs["items"],
+                predictions=evaluation.outputs["predictions"],
                 collection=index.outputs["collection"],
                 params={
                     "source": source,

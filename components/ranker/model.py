@@ -131,15 +131,25 @@ def train_ranker(
     return Ranker(booster, list(feature_names)), stats
 
 
-def rank_candidates(
+def top_scored(
     ranker: Ranker, candidates: pd.DataFrame, features: pd.DataFrame, k: int
-) -> dict[int, list[int]]:
-    """Top-k items per user by ranker score (ties keep the retrieval order)."""
+) -> pd.DataFrame:
+    """Top-k candidates per user by ranker score as (user_id, item_id, score, rank), rank 1 = top;
+    the same columns serving logs, so training-time scores are a drift reference."""
     scored = candidates[[USER_ID, ITEM_ID]].copy()
     scored["score"] = ranker.score(features)
     scored["order"] = np.arange(len(scored))
     scored = scored.sort_values([USER_ID, "score", "order"], ascending=[True, False, True])
-    top = scored.groupby(USER_ID, sort=False).head(k)
+    top = scored.groupby(USER_ID, sort=False).head(k).drop(columns="order")
+    top["rank"] = top.groupby(USER_ID, sort=False).cumcount() + 1
+    return top.reset_index(drop=True)
+
+
+def rank_candidates(
+    ranker: Ranker, candidates: pd.DataFrame, features: pd.DataFrame, k: int
+) -> dict[int, list[int]]:
+    """Top-k items per user by ranker score (ties keep the retrieval order)."""
+    top = top_scored(ranker, candidates, features, k)
     return {int(u): g[ITEM_ID].astype(int).tolist() for u, g in top.groupby(USER_ID, sort=False)}
 
 

@@ -6,7 +6,6 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from mlflow import MlflowClient
 
 from components.mlflow_models import RankerPyfunc, log_model_dir
 from components.ranker.model import label_candidates, save_ranker, train_ranker
@@ -18,6 +17,7 @@ from components.registry import (
     configure_mlflow,
     decide_promotion,
     download_model,
+    registry_client,
 )
 
 pytestmark = pytest.mark.integration
@@ -53,7 +53,7 @@ def _register(model_dir: Path) -> str:
 def test_champion_moves_only_when_the_gate_passes(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     configure_mlflow(uri, "gate-test", (tmp_path / "artifacts").as_uri())
-    client = MlflowClient(uri)
+    client = registry_client(uri)
     model_dir = _ranker_dir(tmp_path)
 
     v1 = _register(model_dir)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from mlflow import MlflowClient
 
-from components.registry import CHAMPION, alias_version
+from components.registry import CHAMPION, alias_version, registry_client
 from components.retrieval.index import alias_target, collection_count, milvus_client, release_milvus
 from components.settings import Settings
 
@@ -16,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 def test_pipeline_registers_champions_indexes_items_and_reports(trained_state: Settings) -> None:
     settings = trained_state
-    client = MlflowClient(settings.resolved_mlflow_uri)
+    client = registry_client(settings.resolved_mlflow_uri)
     tower = alias_version(client, settings.retrieval_model_name, CHAMPION)
     ranker = alias_version(client, settings.ranker_model_name, CHAMPION)
     assert tower is not None and ranker is not None

@@ -9,6 +9,7 @@ from components.ranker.model import (
     load_ranker,
     rank_candidates,
     save_ranker,
+    top_scored,
     train_ranker,
 )
 
@@ -57,6 +58,21 @@ def test_ranker_learns_the_signal_and_round_trips(tmp_path: Path) -> None:
     save_ranker(ranker, tmp_path / "r")
     again = load_ranker(tmp_path / "r")
     np.testing.assert_allclose(again.score(test[FEATURES]), ranker.score(test[FEATURES]))
+
+
+def test_top_scored_ranks_each_users_candidates_by_score() -> None:
+    frame = _candidates(n_users=8, per_user=6)
+    ranker, _ = train_ranker(
+        frame[FEATURES], label_candidates(frame, _relevant(frame)), frame["user_id"], FEATURES
+    )
+    top = top_scored(ranker, frame, frame[FEATURES], k=4)
+    assert list(top.columns) == ["user_id", "item_id", "score", "rank"]
+    assert top.groupby("user_id").size().eq(4).all()
+    for _, group in top.groupby("user_id"):
+        assert group["rank"].tolist() == [1, 2, 3, 4]
+        assert group["score"].is_monotonic_decreasing
+    ranked = rank_candidates(ranker, frame, frame[FEATURES], k=4)
+    assert ranked == {int(u): g["item_id"].tolist() for u, g in top.groupby("user_id")}
 
 
 def test_ranker_refuses_labels_without_any_positive() -> None:
