@@ -307,6 +307,23 @@ def wait_until_ready(url: str, timeout_s: float = 300.0) -> bool:
     return False
 
 
+def init_ray(attempts: int = 3, **options: Any) -> None:
+    """``ray.init``, retried when the local node misses its startup deadline: Ray gives the raylet
+    a fixed 30 s to register, which the first start after a fresh install on two busy cores can
+    miss (seen in CI); the next attempt starts warm."""
+    import ray
+
+    for attempt in range(1, attempts + 1):
+        try:
+            ray.init(**options)
+            return
+        except Exception as error:  # Ray raises a bare Exception for this timeout
+            if attempt == attempts or "timed out during startup" not in str(error):
+                raise
+            log.warning("Ray did not start (%s); attempt %d of %d", error, attempt + 1, attempts)
+            ray.shutdown()
+
+
 def start_local_ray(settings: Settings, object_store_mb: int = 256) -> None:
     """Connect to ``settings.ray_address``, or start a small local Ray (no dashboard)."""
     import ray
@@ -316,7 +333,7 @@ def start_local_ray(settings: Settings, object_store_mb: int = 256) -> None:
     if settings.ray_address:
         ray.init(address=settings.ray_address, logging_level=logging.WARNING)
         return
-    ray.init(
+    init_ray(
         num_cpus=max(2, os.cpu_count() or 2),
         object_store_memory=object_store_mb * 1024 * 1024,
         include_dashboard=False,

@@ -109,7 +109,7 @@ def urls(serving_state: Settings, args):
     import ray
     from ray import serve
 
-    from serving.app import build, wait_until_ready
+    from serving.app import build, init_ray, wait_until_ready
 
     faulty = args.model_copy(
         update={
@@ -119,7 +119,7 @@ def urls(serving_state: Settings, args):
             "ranking": args.ranking.model_copy(update={"refresh_interval_s": 5.0}),
         }
     )
-    ray.init(
+    init_ray(
         num_cpus=4,  # logical CPUs: two small graphs on a 2-core machine
         object_store_memory=200 * 1024 * 1024,
         include_dashboard=False,

@@ -1,0 +1,40 @@
+"""init_ray retries only Ray's node-startup timeout (without starting Ray)."""
+
+from __future__ import annotations
+
+import pytest
+import ray
+
+from serving.app import init_ray
+
+TIMEOUT = Exception("The current node timed out during startup. This could happen because ...")
+
+
+def _fake_init(monkeypatch, outcomes: list[Exception | None]) -> list[str]:
+    calls: list[str] = []
+
+    def init(**options):
+        calls.append("init")
+        outcome = outcomes.pop(0)
+        if outcome is not None:
+            raise outcome
+
+    monkeypatch.setattr(ray, "init", init)
+    monkeypatch.setattr(ray, "shutdown", lambda: calls.append("shutdown"))
+    return calls
+
+
+def test_a_startup_timeout_is_retried(monkeypatch) -> None:
+    calls = _fake_init(monkeypatch, [TIMEOUT, None])
+    init_ray(num_cpus=1)
+    assert calls == ["init", "shutdown", "init"]
+
+
+def test_other_errors_and_the_last_timeout_are_raised(monkeypatch) -> None:
+    calls = _fake_init(monkeypatch, [ValueError("bad option")])
+    with pytest.raises(ValueError, match="bad option"):
+        init_ray(num_cpus=1)
+    assert calls == ["init"]
+    _fake_init(monkeypatch, [TIMEOUT, TIMEOUT])
+    with pytest.raises(Exception, match="timed out during startup"):
+        init_ray(attempts=2, num_cpus=1)
