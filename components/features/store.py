@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -137,17 +138,22 @@ def materialize_latest(store: FeatureStore, end: datetime) -> None:
 
 
 def _fill_defaults(frame: pd.DataFrame, defaults: dict[str, Any]) -> pd.DataFrame:
+    """Unknown entities' features get the defaults (on the request path: numpy, no pandas
+    element-wise assignment, which cost ~10 ms per online read)."""
     for name, default in defaults.items():
         if name not in frame:
             continue
-        missing = frame[name].isna()
+        missing = frame[name].isna().to_numpy()
         if not missing.any():
             continue
-        values = frame[name].astype(object)
-        fill = [list(default) if isinstance(default, list) else default] * int(missing.sum())
-        values[missing] = pd.Series(fill, index=values.index[missing], dtype=object)
-        if not isinstance(default, list | str):
-            values = values.astype(type(default))
+        values = frame[name].to_numpy(dtype=object, copy=True)
+        if isinstance(default, list):
+            for row in np.flatnonzero(missing):
+                values[row] = list(default)
+        else:
+            values[missing] = default
+            if not isinstance(default, str):
+                values = values.astype(type(default))
         frame[name] = values
     return frame
 

@@ -100,6 +100,9 @@ def test_apply_historical_materialize_online(tmp_path: Path) -> None:
     assert user_rows.loc[1, fc.USER_EVENTS_ALL] == 4
     assert user_rows.loc[1, fc.USER_RECENT_ITEMS] == [10, 12, 11]
     assert user_rows.loc[99, fc.USER_EVENTS_ALL] == 0 and not user_rows.loc[99, FOUND]
+    assert user_rows.loc[99, fc.USER_RECENT_ITEMS] == []  # a list default, a fresh list per row
+    assert user_rows.loc[99, fc.USER_RECENT_ITEMS] is not fc.USER_DEFAULTS[fc.USER_RECENT_ITEMS]
+    assert user_rows[fc.USER_EVENTS_ALL].dtype.kind == "i"
     assert user_rows.attrs["missing"] == [99]
     assert list(item_rows.index) == [10, 11, 12, 777]
     assert item_rows.loc[10, fc.ITEM_EVENTS_ALL] == 3
