@@ -47,7 +47,14 @@ def quickstart(
 
     Runs the training pipeline with the KFP local runner, prints the evaluation table, then
     serves the new champions over HTTP and prints a curl to call them (Ctrl-C stops)."""
-    pipeline.run(source=source, epochs=epochs, embedding_dim=64, candidate_k=200, num_shards=2)
+    pipeline.run(
+        source=source,
+        epochs=epochs,
+        embedding_dim=64,
+        candidate_k=200,
+        num_shards=2,
+        stream_logs=False,
+    )
     if not no_serve:
         serve.serve(host=None, port=port)
 

@@ -35,20 +35,34 @@ def run(
     embedding_dim: int = typer.Option(64, min=4, help="Two-tower embedding size."),
     candidate_k: int = typer.Option(200, min=100, help="Retrieval candidates per user."),
     num_shards: int = typer.Option(2, min=1, help="Milvus shards (Milvus Lite ignores it)."),
+    stream_logs: bool = typer.Option(
+        False, "--stream-logs", help="Print every step's full log, not one line per step."
+    ),
 ) -> None:
     """Run the whole pipeline with the KFP local runner (no cluster, no Docker)."""
+    from cli.progress import pipeline_console
     from pipelines.training import run_local
 
     settings = get_settings()
+    arguments = {
+        "source": source,
+        "epochs": epochs,
+        "embedding_dim": embedding_dim,
+        "candidate_k": candidate_k,
+        "num_shards": num_shards,
+    }
     typer.echo(f"state folder: {settings.state_dir}")
-    run_local(
-        settings,
-        source=source,
-        epochs=epochs,
-        embedding_dim=embedding_dim,
-        candidate_k=candidate_k,
-        num_shards=num_shards,
-    )
+    if stream_logs:
+        run_local(settings, **arguments)
+    else:
+        log_path = settings.pipeline_root / "last_run.log"
+        typer.echo(f"training pipeline (KFP local runner); full log: {log_path}")
+        try:
+            with pipeline_console(log_path):
+                run_local(settings, **arguments)
+        except Exception as error:
+            typer.echo(f"pipeline failed: {error}\nfull log: {log_path}", err=True)
+            raise typer.Exit(1) from error
     print_report(settings.reports_dir / "evaluation.json")
 
 

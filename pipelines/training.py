@@ -144,6 +144,7 @@ def run_local(settings: Settings, **arguments: Any) -> Any:
     )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*non-Python base image.*")
+        warnings.filterwarnings("ignore", message=".*have no effect in the current local runner.*")
         return build_pipeline(settings)(**arguments)
 
 
