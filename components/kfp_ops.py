@@ -147,6 +147,8 @@ def register_op(
     test: Input[Dataset],
     items: Input[Dataset],
     predictions: Input[Dataset],
+    report_html: Input[HTML],
+    report_md: Input[Markdown],
     collection: str,
     params: dict,
     decision: Output[Dataset],
@@ -167,6 +169,7 @@ def register_op(
         params,
         decision.path,
         predictions.path,
+        {"html": report_html.path, "md": report_md.path},
     )
     decision.metadata.update({"promoted": result["promoted"], "reason": result["reason"]})
     return namedtuple("GateOutputs", ["promoted"])(bool(result["promoted"]))

@@ -375,6 +375,7 @@ def register_and_gate(
     params: dict[str, Any],
     decision_path: str | Path,
     predictions_path: str | Path | None = None,
+    report_paths: dict[str, str | Path] | None = None,
     settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Register both models as challenger; promote both and move the Milvus alias if they beat
@@ -413,8 +414,9 @@ def register_and_gate(
             mlflow.log_metrics({f"{name}.{k}".replace("@", "_at_"): v for k, v in values.items()})
         mlflow.set_tags({"split_fingerprint": fingerprint, "milvus_collection": collection})
         mlflow.log_dict(evaluation, "evaluation/evaluation.json")
-        for report in settings.reports_dir.glob("evaluation.*"):
-            mlflow.log_artifact(str(report), "evaluation")
+        for suffix, path in (report_paths or {}).items():
+            if Path(path).is_file():  # artefacts of the evaluate step: no shared disk needed
+                mlflow.log_text(Path(path).read_text(), f"evaluation/evaluation.{suffix}")
         _log_run_tables(train, test, items, predictions_path, settings)
         two_tower_version, ranker_version = _log_models(
             two_tower_dir,

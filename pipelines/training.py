@@ -110,6 +110,8 @@ def build_pipeline(settings: Settings) -> Any:
                 test=split.outputs["test"],
                 items=ingest.outputs["items"],
                 predictions=evaluation.outputs["predictions"],
+                report_html=evaluation.outputs["report_html"],
+                report_md=evaluation.outputs["report_md"],
                 collection=index.outputs["collection"],
                 params={
                     "source": source,

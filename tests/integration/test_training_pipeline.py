@@ -44,3 +44,12 @@ def test_pipeline_registers_champions_indexes_items_and_reports(trained_state: S
     assert {"popularity", "item_knn", "als", "two_tower", "two_tower_ranker"} <= systems
     assert (settings.reports_dir / "evaluation.html").read_text().count("two_tower_ranker") >= 1
     assert (settings.resolved_feast_repo / "feature_store.yaml").exists()
+
+    # The run behind the champion carries what its consumers read: the report (HTML for people),
+    # the serving tables and the drift reference.
+    logged = {a.path for a in client.list_artifacts(ranker.run_id, "evaluation")}
+    assert {"evaluation/evaluation.json", "evaluation/evaluation.html"} <= logged
+    assert {a.path for a in client.list_artifacts(ranker.run_id)} >= {
+        "serving_tables",
+        "reference",
+    }
