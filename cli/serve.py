@@ -17,8 +17,12 @@ def serve(
 
     Uses a local Ray unless RECO_RAY_ADDRESS points at a cluster; the models are the MLflow
     champions and the Milvus alias a training run left behind (`reco pipeline run`)."""
-    from serving.app import serve_locally
+    from serving.app import PortInUseError, serve_locally
 
     updates = {k: v for k, v in {"serve_host": host, "serve_port": port}.items() if v}
     settings = get_settings().model_copy(update=updates)
-    serve_locally(settings, blocking=True)
+    try:
+        serve_locally(settings, blocking=True)
+    except PortInUseError as error:
+        typer.echo(f"cannot serve: {error}", err=True)
+        raise typer.Exit(2) from error

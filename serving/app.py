@@ -307,6 +307,20 @@ def wait_until_ready(url: str, timeout_s: float = 300.0) -> bool:
     return False
 
 
+class PortInUseError(RuntimeError):
+    """The HTTP port the app should listen on is taken."""
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """Whether something already accepts connections on ``host:port``."""
+    import socket
+
+    target = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    with socket.socket() as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex((target, port)) == 0
+
+
 def init_ray(attempts: int = 3, **options: Any) -> None:
     """``ray.init``, retried when the local node misses its startup deadline: Ray gives the raylet
     a fixed 30 s to register, which the first start after a fresh install on two busy cores can
@@ -351,6 +365,11 @@ def serve_locally(
 
     With ``blocking``, print a working curl and serve until interrupted (Ctrl-C), then shut
     Serve down."""
+    if port_in_use(settings.serve_host, settings.serve_port):
+        raise PortInUseError(
+            f"{settings.serve_host}:{settings.serve_port} is already in use: stop what listens "
+            "there, or pick another port (`reco serve --port N` or RECO_SERVE_PORT)"
+        )
     start_local_ray(settings)
     serve.start(http_options={"host": settings.serve_host, "port": settings.serve_port})
     serve.run(

@@ -38,3 +38,20 @@ def test_other_errors_and_the_last_timeout_are_raised(monkeypatch) -> None:
     _fake_init(monkeypatch, [TIMEOUT, TIMEOUT])
     with pytest.raises(Exception, match="timed out during startup"):
         init_ray(attempts=2, num_cpus=1)
+
+
+def test_a_busy_port_is_refused_before_ray_starts(monkeypatch) -> None:
+    import socket
+
+    from components.settings import Settings
+    from serving.app import PortInUseError, port_in_use, serve_locally
+
+    monkeypatch.setattr(ray, "init", lambda **_: pytest.fail("Ray must not start"))
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        assert port_in_use("127.0.0.1", port)
+        with pytest.raises(PortInUseError, match="already in use"):
+            serve_locally(Settings(serve_port=port))
+    assert not port_in_use("127.0.0.1", port)
