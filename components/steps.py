@@ -24,6 +24,7 @@ from components.settings import Settings, get_settings
 log = logging.getLogger(__name__)
 
 USER_FEATURES_FILE = "user_features.parquet"
+ITEM_EMBEDDINGS_FILE = "item_embeddings.parquet"
 PREDICTION_RANKS = 10  # ranks of the training-time scores kept as the score-drift reference
 REFERENCE_DAYS = 30  # the reference window: the last days of the training data
 ITEM_FEATURES_FILE = "item_features.parquet"
@@ -496,6 +497,20 @@ def _log_run_tables(
     shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _log_item_embeddings(retrieval: Any, items: pd.DataFrame, settings: Settings) -> None:
+    """Every catalog item's vector, as indexed in Milvus, beside the model that made them."""
+    import mlflow
+
+    ids, vectors = retrieval.item_embeddings(items[ITEM_ID].tolist())
+    path = settings.state_dir / "tmp" / run_id() / ITEM_EMBEDDINGS_FILE
+    path.parent.mkdir(parents=True)
+    frame = pd.DataFrame({ITEM_ID: np.asarray(ids, dtype=np.int64)})
+    frame["embedding"] = list(np.asarray(vectors, dtype=np.float32))
+    frame.to_parquet(path, index=False)
+    mlflow.log_artifact(str(path), "item_embeddings")
+    shutil.rmtree(path.parent, ignore_errors=True)
+
+
 def _log_models(
     two_tower_dir: str | Path,
     ranker_dir: str | Path,
@@ -510,6 +525,7 @@ def _log_models(
     from components.two_tower.export import load_two_tower
 
     retrieval = load_two_tower(Path(two_tower_dir))
+    _log_item_embeddings(retrieval, items, settings)
     first = int(items[ITEM_ID].iloc[0])
     tower_input = pd.DataFrame({"user_id": [1, 2], "history": [str(first), ""]})
     tower_output = retrieval.user_embeddings([1, 2], [[first], []])

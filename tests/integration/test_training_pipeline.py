@@ -31,7 +31,7 @@ def test_pipeline_registers_champions_indexes_items_and_reports(trained_state: S
         import pandas as pd
 
         from components.data.io import load_source
-        from tests.integration.conftest import TINY_SOURCE
+        from tests.integration.conftest import TINY_ARGS, TINY_SOURCE
 
         _, items = load_source(TINY_SOURCE)
         available = int(pd.Series(items["available"]).sum())
@@ -52,4 +52,16 @@ def test_pipeline_registers_champions_indexes_items_and_reports(trained_state: S
     assert {a.path for a in client.list_artifacts(ranker.run_id)} >= {
         "serving_tables",
         "reference",
+        "item_embeddings",
     }
+    import mlflow
+
+    embeddings = pd.read_parquet(
+        mlflow.artifacts.download_artifacts(
+            run_id=ranker.run_id,
+            artifact_path="item_embeddings/item_embeddings.parquet",
+            tracking_uri=settings.resolved_mlflow_uri,
+        )
+    )
+    dim = TINY_ARGS["embedding_dim"]
+    assert len(embeddings) == len(items) and len(embeddings["embedding"].iloc[0]) == dim
