@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from components.settings import get_settings
+from components.settings import Settings, get_settings
 
 app = typer.Typer(help="Compile, run locally, submit or upload the training pipeline.")
 
@@ -64,6 +64,7 @@ def run(
             typer.echo(f"pipeline failed: {error}\nfull log: {log_path}", err=True)
             raise typer.Exit(1) from error
     print_report(settings.reports_dir / "evaluation.json")
+    print_registry(settings)
 
 
 @app.command("submit")
@@ -103,6 +104,15 @@ def upload(
     if not package.exists():
         compile_pipeline(settings, package)
     typer.echo(f"pipeline id {upload_pipeline(settings, package, version)}")
+
+
+def print_registry(settings: Settings) -> None:
+    """Which versions serve now, and what the gate said of this run's."""
+    from components.registry import registry_client, registry_summary
+
+    client = registry_client(settings.resolved_mlflow_uri)
+    for name in (settings.retrieval_model_name, settings.ranker_model_name):
+        typer.echo(registry_summary(client, name))
 
 
 def print_report(path: Path) -> None:

@@ -123,6 +123,20 @@ def apply_gate(
     return decision
 
 
+def registry_summary(client: MlflowClient, name: str) -> str:
+    """One line for people: the champion, and the latest challenger with the gate's verdict."""
+    champion = alias_version(client, name, CHAMPION)
+    challenger = alias_version(client, name, CHALLENGER)
+    parts = [f"{name}: champion v{champion.version}" if champion else f"{name}: no champion"]
+    if challenger is not None and (champion is None or challenger.version != champion.version):
+        tags = dict(challenger.tags)
+        verdict = tags.get("validation_status", "not gated")
+        parts.append(f"challenger v{challenger.version} {verdict}: {tags.get('gate_reason', '')}")
+    elif champion is not None and "gate_reason" in champion.tags:
+        parts.append(f"promoted: {champion.tags['gate_reason']}")
+    return "; ".join(parts).rstrip(": ")
+
+
 def champion_metrics(client: MlflowClient, name: str) -> dict[str, str] | None:
     """The tags of the current champion version (its evaluation figures and split)."""
     version = alias_version(client, name, CHAMPION)

@@ -18,6 +18,7 @@ from components.registry import (
     decide_promotion,
     download_model,
     registry_client,
+    registry_summary,
 )
 
 pytestmark = pytest.mark.integration
@@ -59,6 +60,7 @@ def test_champion_moves_only_when_the_gate_passes(tmp_path: Path) -> None:
     v1 = _register(model_dir)
     apply_gate(client, {NAME: v1}, decide_promotion(0.20, None))
     assert str(alias_version(client, NAME, CHAMPION).version) == v1
+    assert registry_summary(client, NAME) == f"{NAME}: champion v1; promoted: no champion yet"
 
     v2 = _register(model_dir)
     decision = apply_gate(client, {NAME: v2}, decide_promotion(0.18, 0.20))
@@ -66,6 +68,9 @@ def test_champion_moves_only_when_the_gate_passes(tmp_path: Path) -> None:
     assert str(alias_version(client, NAME, CHAMPION).version) == v1
     assert str(alias_version(client, NAME, CHALLENGER).version) == v2
     assert client.get_model_version(NAME, v2).tags["validation_status"] == "rejected"
+    assert registry_summary(client, NAME) == (
+        f"{NAME}: champion v1; challenger v2 rejected: ndcg@10 0.1800 does not beat champion 0.2000"
+    )
 
     v3 = _register(model_dir)
     apply_gate(client, {NAME: v3}, decide_promotion(0.25, 0.20))
