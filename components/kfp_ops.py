@@ -60,7 +60,7 @@ def train_two_tower_op(
     model: Output[Model],
     metrics: Output[Metrics],
 ) -> None:
-    """Train the TorchRec two-tower on the fit window."""
+    """Train the TorchRec two-tower on one window (``fit``: the interactions it learns from)."""
     from components.steps import train_retrieval
 
     for name, value in train_retrieval(
