@@ -6,12 +6,15 @@ Artefact paths are whatever KFP hands over (a file or a folder), never strings b
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import shutil
+import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -257,7 +260,7 @@ def evaluate_pair(
     """Two-tower alone and two-tower + ranker, on one split, through one evaluator; also the
     ranker's top-10 scores per user (the drift job's reference for score drift)."""
     from components.evaluation.evaluate import evaluate_recommendations
-    from components.ranker.model import load_ranker, top_scored
+    from components.ranker.model import item_lists, load_ranker, top_scored
 
     users = sorted(test[USER_ID].unique().tolist())
     candidates = _retrieve(two_tower_dir, train, users, max(candidate_k, 100))
@@ -267,7 +270,7 @@ def evaluate_pair(
     }
     features = candidate_features(candidates, _cutoffs(test), settings)
     top = top_scored(load_ranker(Path(ranker_dir)), candidates, features, k=100)
-    ranked = {int(u): g[ITEM_ID].astype(int).tolist() for u, g in top.groupby(USER_ID, sort=False)}
+    ranked = item_lists(top)
     figures = {
         "two_tower": evaluate_recommendations(retrieval, test, catalog_size),
         "two_tower_ranker": evaluate_recommendations(ranked, test, catalog_size),
@@ -481,20 +484,28 @@ def _log_run_tables(
     )
 
     interactions = pd.concat([train, test], ignore_index=True)
-    scratch = settings.state_dir / "tmp" / run_id()
-    tables = save_serving_tables(build_serving_tables(interactions, items), scratch / "tables")
-    mlflow.log_artifacts(str(tables), TABLES_ARTIFACT)
+    with _scratch(settings) as scratch:
+        tables = save_serving_tables(build_serving_tables(interactions, items), scratch / "tables")
+        mlflow.log_artifacts(str(tables), TABLES_ARTIFACT)
 
-    reference = scratch / REFERENCE_ARTIFACT
-    reference.mkdir(parents=True)
-    stamps = pd.to_datetime(interactions[TIMESTAMP], utc=True)
-    recent = interactions[stamps >= stamps.max() - pd.Timedelta(days=REFERENCE_DAYS)]
-    recent.to_parquet(reference / INTERACTIONS_FILE, index=False)
-    items.to_parquet(reference / ITEMS_FILE, index=False)
-    if predictions_path is not None and Path(predictions_path).is_file():
-        shutil.copy2(predictions_path, reference / PREDICTIONS_FILE)
-    mlflow.log_artifacts(str(reference), REFERENCE_ARTIFACT)
-    shutil.rmtree(scratch, ignore_errors=True)
+        reference = scratch / REFERENCE_ARTIFACT
+        reference.mkdir()
+        stamps = pd.to_datetime(interactions[TIMESTAMP], utc=True)
+        recent = interactions[stamps >= stamps.max() - pd.Timedelta(days=REFERENCE_DAYS)]
+        recent.to_parquet(reference / INTERACTIONS_FILE, index=False)
+        items.to_parquet(reference / ITEMS_FILE, index=False)
+        if predictions_path is not None and Path(predictions_path).is_file():
+            shutil.copy2(predictions_path, reference / PREDICTIONS_FILE)
+        mlflow.log_artifacts(str(reference), REFERENCE_ARTIFACT)
+
+
+@contextlib.contextmanager
+def _scratch(settings: Settings) -> Iterator[Path]:
+    """A folder in the state folder for files on their way into MLflow; removed afterwards,
+    whatever happens."""
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=settings.state_dir, prefix="tmp-") as folder:
+        yield Path(folder)
 
 
 def _log_item_embeddings(retrieval: Any, items: pd.DataFrame, settings: Settings) -> None:
@@ -502,13 +513,11 @@ def _log_item_embeddings(retrieval: Any, items: pd.DataFrame, settings: Settings
     import mlflow
 
     ids, vectors = retrieval.item_embeddings(items[ITEM_ID].tolist())
-    path = settings.state_dir / "tmp" / run_id() / ITEM_EMBEDDINGS_FILE
-    path.parent.mkdir(parents=True)
     frame = pd.DataFrame({ITEM_ID: np.asarray(ids, dtype=np.int64)})
     frame["embedding"] = list(np.asarray(vectors, dtype=np.float32))
-    frame.to_parquet(path, index=False)
-    mlflow.log_artifact(str(path), "item_embeddings")
-    shutil.rmtree(path.parent, ignore_errors=True)
+    with _scratch(settings) as scratch:
+        frame.to_parquet(scratch / ITEM_EMBEDDINGS_FILE, index=False)
+        mlflow.log_artifact(str(scratch / ITEM_EMBEDDINGS_FILE), "item_embeddings")
 
 
 def _log_models(
@@ -561,22 +570,16 @@ def _champion_score(
         return None
     if tags.get("split_fingerprint") == fingerprint and "ndcg_at_10" in tags:
         return float(tags["ndcg_at_10"])
-    scratch = settings.state_dir / "gate" / run_id()
-    tower = model_dir_of(
-        download_model(
-            settings.resolved_mlflow_uri,
-            settings.retrieval_model_name,
-            CHAMPION,
-            scratch / "two_tower",
+    uri = settings.resolved_mlflow_uri
+    with _scratch(settings) as scratch:
+        tower = model_dir_of(
+            download_model(uri, settings.retrieval_model_name, CHAMPION, scratch / "two_tower")
         )
-    )
-    ranker = model_dir_of(
-        download_model(
-            settings.resolved_mlflow_uri, settings.ranker_model_name, CHAMPION, scratch / "ranker"
+        ranker = model_dir_of(
+            download_model(uri, settings.ranker_model_name, CHAMPION, scratch / "ranker")
         )
-    )
-    figures, _ = evaluate_pair(
-        tower, ranker, train, test, len(items), int(params.get("candidate_k", 200)), settings
-    )
+        figures, _ = evaluate_pair(
+            tower, ranker, train, test, len(items), int(params.get("candidate_k", 200)), settings
+        )
     log.info("champion re-evaluated on this split: %s", figures["two_tower_ranker"])
     return float(figures["two_tower_ranker"][GATE_METRIC])

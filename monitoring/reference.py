@@ -75,12 +75,13 @@ def load_reference(
 ) -> Window:
     """Download (once, cached under ``monitoring_dir``) the champion's reference artefacts."""
     import mlflow
-    from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
+
+    from components.registry import registry_client
 
     name = model_name or settings.ranker_model_name
     uri = settings.resolved_mlflow_uri
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client = registry_client(uri)
     try:
         version = client.get_model_version_by_alias(name, alias)
     except MlflowException as error:

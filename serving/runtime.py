@@ -111,6 +111,41 @@ def _load_versions(
     return out
 
 
+def _load_aliases(
+    args: ServeArgs,
+    name: str,
+    previous: dict[str, Loaded],
+    scratch: Path,
+    loader: Any,
+    problems: dict[str, str],
+    problem: str,
+) -> dict[str, Loaded]:
+    """Every alias the experiment serves of model ``name``; on failure keep ``previous`` and
+    record the problem under ``problem``."""
+    try:
+        loaded = _load_versions(args, _resolve_all(args, name), previous, scratch, loader)
+    except Exception as error:  # noqa: BLE001
+        log.warning("%s unavailable: %s", problem, error)
+        problems[problem] = str(error)
+        loaded = dict(previous)
+    if not loaded:
+        problems.setdefault(problem, "no champion registered")
+    return loaded
+
+
+def _reuse_or_open_store(
+    args: ServeArgs, previous_store: Any | None, problems: dict[str, str]
+) -> Any | None:
+    """The previous runtime's online store, else a new one (None, recorded, when it fails)."""
+    if previous_store is not None:
+        return previous_store
+    try:
+        return open_store(args)
+    except Exception as error:  # noqa: BLE001
+        problems["online_store"] = str(error)
+        return None
+
+
 class ItemVectors:
     """The item tower's vectors, precomputed for the whole catalog when it is small enough
     (``max_items``; 64 floats each), else computed per request. The same numbers either way:
@@ -247,24 +282,18 @@ def load_retrieval_runtime(
     """Towers for every alias the experiment serves, the index, the tables and the store;
     reuses whatever of ``previous`` is still current."""
     runtime = RetrievalRuntime(scratch=scratch)
-    try:
-        refs = _resolve_all(args, args.retrieval_model)
-        runtime.towers = _load_versions(
-            args, refs, previous.towers if previous else {}, scratch, Tower.load
-        )
-    except Exception as error:  # noqa: BLE001
-        log.warning("retrieval model unavailable: %s", error)
-        runtime.problems["retrieval_model"] = str(error)
-        runtime.towers = dict(previous.towers) if previous else {}
-    if not runtime.towers:
-        runtime.problems.setdefault("retrieval_model", "no champion registered")
-
-    runtime.store = previous.store if previous is not None and previous.store is not None else None
-    if runtime.store is None:
-        try:
-            runtime.store = open_store(args)
-        except Exception as error:  # noqa: BLE001
-            runtime.problems["online_store"] = str(error)
+    runtime.towers = _load_aliases(
+        args,
+        args.retrieval_model,
+        previous.towers if previous else {},
+        scratch,
+        Tower.load,
+        runtime.problems,
+        "retrieval_model",
+    )
+    runtime.store = _reuse_or_open_store(
+        args, previous.store if previous else None, runtime.problems
+    )
 
     champion = runtime.towers.get(CHAMPION_ALIAS)
     try:
@@ -506,23 +535,18 @@ def load_ranking_runtime(
     from components.ranker.model import load_ranker
 
     runtime = RankingRuntime(scratch=scratch)
-    try:
-        refs = _resolve_all(args, args.ranker_model)
-        runtime.rankers = _load_versions(
-            args, refs, previous.rankers if previous else {}, scratch, load_ranker
-        )
-    except Exception as error:  # noqa: BLE001
-        log.warning("ranker unavailable: %s", error)
-        runtime.problems["ranker"] = str(error)
-        runtime.rankers = dict(previous.rankers) if previous else {}
-    if not runtime.rankers:
-        runtime.problems.setdefault("ranker", "no champion registered")
-    runtime.store = previous.store if previous is not None and previous.store is not None else None
-    if runtime.store is None:
-        try:
-            runtime.store = open_store(args)
-        except Exception as error:  # noqa: BLE001
-            runtime.problems["online_store"] = str(error)
+    runtime.rankers = _load_aliases(
+        args,
+        args.ranker_model,
+        previous.rankers if previous else {},
+        scratch,
+        load_ranker,
+        runtime.problems,
+        "ranker",
+    )
+    runtime.store = _reuse_or_open_store(
+        args, previous.store if previous else None, runtime.problems
+    )
     _refuse_regression(previous, runtime)
     return runtime
 

@@ -145,12 +145,16 @@ def top_scored(
     return top.reset_index(drop=True)
 
 
+def item_lists(top: pd.DataFrame) -> dict[int, list[int]]:
+    """User -> item ids in the frame's order (a ``top_scored`` frame: best first)."""
+    return {int(u): g[ITEM_ID].astype(int).tolist() for u, g in top.groupby(USER_ID, sort=False)}
+
+
 def rank_candidates(
     ranker: Ranker, candidates: pd.DataFrame, features: pd.DataFrame, k: int
 ) -> dict[int, list[int]]:
     """Top-k items per user by ranker score (ties keep the retrieval order)."""
-    top = top_scored(ranker, candidates, features, k)
-    return {int(u): g[ITEM_ID].astype(int).tolist() for u, g in top.groupby(USER_ID, sort=False)}
+    return item_lists(top_scored(ranker, candidates, features, k))
 
 
 def save_ranker(ranker: Ranker, directory: Path) -> None:
