@@ -571,6 +571,8 @@ def _champion_score(
     if tags.get("split_fingerprint") == fingerprint and "ndcg_at_10" in tags:
         return float(tags["ndcg_at_10"])
     uri = settings.resolved_mlflow_uri
+    # KFP hands a dict parameter back with its numbers as strings ("100.0"): parse, then cast.
+    candidate_k = int(float(params.get("candidate_k", 200)))
     with _scratch(settings) as scratch:
         tower = model_dir_of(
             download_model(uri, settings.retrieval_model_name, CHAMPION, scratch / "two_tower")
@@ -578,8 +580,6 @@ def _champion_score(
         ranker = model_dir_of(
             download_model(uri, settings.ranker_model_name, CHAMPION, scratch / "ranker")
         )
-        figures, _ = evaluate_pair(
-            tower, ranker, train, test, len(items), int(params.get("candidate_k", 200)), settings
-        )
+        figures, _ = evaluate_pair(tower, ranker, train, test, len(items), candidate_k, settings)
     log.info("champion re-evaluated on this split: %s", figures["two_tower_ranker"])
     return float(figures["two_tower_ranker"][GATE_METRIC])

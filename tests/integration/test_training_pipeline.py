@@ -65,3 +65,24 @@ def test_pipeline_registers_champions_indexes_items_and_reports(trained_state: S
     )
     dim = TINY_ARGS["embedding_dim"]
     assert len(embeddings) == len(items) and len(embeddings["embedding"].iloc[0]) == dim
+
+
+def test_a_champion_from_another_split_is_re_evaluated_before_the_gate(
+    trained_state: Settings,
+) -> None:
+    """Figures only compare on one split: a run on other data re-scores the champion on it."""
+    from pipelines.training import run_local
+    from tests.integration.conftest import TINY_ARGS
+
+    settings = trained_state
+    client = registry_client(settings.resolved_mlflow_uri)
+    before = alias_version(client, settings.ranker_model_name, CHAMPION)
+    run_local(settings, source="synthetic:n_users=300,n_items=200,seed=2", **TINY_ARGS)
+
+    newest = max(
+        client.search_model_versions(f"name='{settings.ranker_model_name}'"),
+        key=lambda v: int(v.version),
+    )
+    assert newest.tags["split_fingerprint"] != before.tags["split_fingerprint"]
+    reason = newest.tags["gate_reason"]
+    assert "champion" in reason and "no champion yet" not in reason, reason
