@@ -9,18 +9,10 @@ import numpy as np
 import pandas as pd
 
 from components.data.columns import ITEM_ID, TIMESTAMP, USER_ID
+from components.data.contract import time_key
 
 # 0.8 * n is not always exact in floating point; never let rounding move the cut by one.
 _EPS = 1e-9
-
-
-def _sortable(series: pd.Series) -> np.ndarray:
-    """int64 nanoseconds for datetimes (tz-aware ones would become slow object arrays)."""
-    if pd.api.types.is_datetime64_any_dtype(series):
-        if series.dt.tz is not None:
-            series = series.dt.tz_convert("UTC").dt.tz_localize(None)
-        return series.to_numpy(dtype="datetime64[ns]").view("int64")
-    return series.to_numpy()
 
 
 def split_mask(
@@ -39,7 +31,7 @@ def split_mask(
     order = np.lexsort(
         (
             interactions[ITEM_ID].to_numpy(),
-            _sortable(interactions[TIMESTAMP]),
+            time_key(interactions[TIMESTAMP]),
             users,
         )
     )

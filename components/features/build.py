@@ -26,6 +26,7 @@ from components.data.columns import (
     TIMESTAMP,
     USER_ID,
 )
+from components.data.contract import to_utc
 from components.features.columns import (
     EVENT_TIMESTAMP,
     ITEM_AGE_DAYS,
@@ -57,16 +58,8 @@ _DAY_NS = 86_400 * 10**9
 _NO_NEXT = np.iinfo(np.int64).max
 
 
-def _utc(values: pd.Series | pd.DatetimeIndex) -> pd.Series:
-    """Timestamps as datetime64[ns, UTC] (naive values are taken to be UTC)."""
-    series = pd.Series(pd.to_datetime(values))
-    if series.dt.tz is None:
-        series = series.dt.tz_localize("UTC")
-    return series.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
-
-
 def _ns(values: pd.Series) -> np.ndarray:
-    return _utc(values).to_numpy(dtype="datetime64[ns]").view(np.int64)
+    return to_utc(values).to_numpy(dtype="datetime64[ns]").view(np.int64)
 
 
 def _snapshot(t: pd.Timestamp | str) -> pd.Timestamp:
@@ -82,7 +75,7 @@ def default_snapshot_times(interactions: pd.DataFrame, n: int = 24) -> list[pd.T
     """
     if interactions.empty:
         return []
-    ts = _utc(interactions[TIMESTAMP])
+    ts = to_utc(interactions[TIMESTAMP])
     lo, hi = ts.min(), ts.max()
     inner = pd.date_range(lo, hi, periods=n + 2)[1:-1].floor("s") if n > 0 and hi > lo else []
     last = hi.floor("s") + pd.Timedelta(seconds=1)

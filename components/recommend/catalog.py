@@ -13,15 +13,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from components.data.columns import AVAILABLE, CATEGORIES, CATEGORY_SEPARATOR, ITEM_ID, TITLE
-
-
-def split_categories(value: object) -> list[str]:
-    """An item's categories from the pipe-joined catalog column ("" or None = none)."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return []
-    parts = value.split(CATEGORY_SEPARATOR) if isinstance(value, str) else list(value)  # type: ignore[arg-type]
-    return [p for p in (str(x).strip() for x in parts) if p]
+from components.data.columns import AVAILABLE, CATEGORIES, ITEM_ID, TITLE
+from components.data.contract import split_categories
 
 
 class Catalog:

@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -60,7 +59,8 @@ from pymilvus import DataType, MilvusClient
 from pymilvus.exceptions import MilvusException
 from tqdm import tqdm
 
-from components.data.columns import AVAILABLE, CATEGORIES, CATEGORY_SEPARATOR, ITEM_ID
+from components.data.columns import AVAILABLE, CATEGORIES, ITEM_ID
+from components.data.contract import split_categories
 
 log = logging.getLogger(__name__)
 
@@ -247,15 +247,6 @@ def and_filters(*expressions: str | None) -> str | None:
     """Join filter expressions with ``and`` (None and "" are skipped); None when nothing is left."""
     parts = [f"({e})" for e in expressions if e]
     return " and ".join(parts) if parts else None
-
-
-def split_categories(value: str | Sequence[str] | None) -> list[str]:
-    """An item's categories from the pipe-joined catalog column ("" or None = none)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return []
-    parts = value.split(CATEGORY_SEPARATOR) if isinstance(value, str) else list(value)
-    cats = [str(p).strip() for p in parts]
-    return [c for c in cats if c]
 
 
 def category_columns(categories: Sequence[Any], item_ids: np.ndarray) -> tuple[list, list]:

@@ -16,17 +16,10 @@ import numpy as np
 import pandas as pd
 
 from components.data.columns import EVENT_TYPE, ITEM_ID, TIMESTAMP, USER_ID
+from components.data.contract import time_key
 
 NEGATIVE_EVENT_TYPES = frozenset({"impression_skip"})
 PAD = 0  # padding value in history matrices (masked out by the lengths)
-
-
-def _time_key(series: pd.Series) -> np.ndarray:
-    if pd.api.types.is_datetime64_any_dtype(series):
-        if series.dt.tz is not None:
-            series = series.dt.tz_convert("UTC").dt.tz_localize(None)
-        return series.to_numpy(dtype="datetime64[ns]").view("int64")
-    return series.to_numpy()
 
 
 def positive_interactions(interactions: pd.DataFrame) -> pd.DataFrame:
@@ -40,7 +33,7 @@ def positive_interactions(interactions: pd.DataFrame) -> pd.DataFrame:
         frame = frame[~frame[EVENT_TYPE].isin(NEGATIVE_EVENT_TYPES)]
     users = frame[USER_ID].to_numpy(np.int64)
     items = frame[ITEM_ID].to_numpy(np.int64)
-    order = np.lexsort((items, _time_key(frame[TIMESTAMP]), users))  # stable, last key first
+    order = np.lexsort((items, time_key(frame[TIMESTAMP]), users))  # stable, last key first
     ordered = pd.DataFrame({USER_ID: users[order], ITEM_ID: items[order]})
     return ordered[~ordered.duplicated([USER_ID, ITEM_ID])].reset_index(drop=True)
 

@@ -27,7 +27,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from components.data.columns import CATEGORIES, CATEGORY_SEPARATOR, ITEM_ID, USER_ID
+from components.data.columns import CATEGORIES, ITEM_ID, USER_ID
+from components.data.contract import split_categories
 from components.two_tower.batching import item_features_padded, user_features_padded
 from components.two_tower.history import PAD, history_matrix, positive_interactions
 from components.two_tower.model import TwoTower, TwoTowerConfig
@@ -54,13 +55,6 @@ class TrainedTwoTower:
     loss_history: list[float]
     params: dict[str, Any] = field(default_factory=dict)
     train_seconds: float = 0.0
-
-
-def split_categories(value: Any) -> list[str]:
-    """Category names of one catalog cell ("Action|Comedy" -> ["Action", "Comedy"])."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return []
-    return [c.strip() for c in str(value).split(CATEGORY_SEPARATOR) if c.strip()]
 
 
 def catalog_categories(items: pd.DataFrame, extra_item_ids: np.ndarray) -> dict[int, list[str]]:

@@ -1,6 +1,7 @@
 import numpy as np
 
-from components.recommend.catalog import Catalog, split_categories
+from components.data.contract import split_categories
+from components.recommend.catalog import Catalog
 from components.recommend.sources import CandidateSources
 from components.recommend.tables import build_serving_tables
 

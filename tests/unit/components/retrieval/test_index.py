@@ -24,7 +24,6 @@ from components.retrieval.index import (
     sanitize_name,
     search_items,
     select_stale,
-    split_categories,
 )
 
 # --- names -----------------------------------------------------------------------------------
@@ -143,15 +142,6 @@ def test_and_filters_parenthesises_and_skips_empty():
 
 
 # --- rows --------------------------------------------------------------------------------------
-
-
-def test_split_categories_reads_pipe_joined_column():
-    assert split_categories("Action|Comedy") == ["Action", "Comedy"]
-    assert split_categories(" Drama | |") == ["Drama"]
-    assert split_categories("") == []
-    assert split_categories(None) == []
-    assert split_categories(float("nan")) == []
-    assert split_categories(["A", "B"]) == ["A", "B"]
 
 
 def test_category_columns_primary_is_first_and_limits_are_checked():
