@@ -3,7 +3,7 @@
 The same code decides in both places; only the configured target differs: ``settings.kfp_host``
 set means a run on that Kubeflow Pipelines API (``pipelines.training.submit``), unset means the
 local runner in this process (``pipelines.training.run_local``, which blocks until it is done).
-Monitoring never calls training code directly (ARCHITECTURE.md, dependency directions).
+Monitoring never calls training code directly (docs/architecture.md, dependency directions).
 """
 
 from __future__ import annotations

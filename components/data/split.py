@@ -1,4 +1,4 @@
-"""The fixed per-user temporal split of the evaluation protocol (docs: ARCHITECTURE.md).
+"""The fixed per-user temporal split of the evaluation protocol (docs/evaluation.md).
 
 Numbers compare across sessions only under this exact split, so it lives in one place.
 """

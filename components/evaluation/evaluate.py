@@ -1,6 +1,6 @@
 """One evaluator for baselines and models: recommendations in, named metrics out.
 
-Protocol (ARCHITECTURE.md): rank the full catalog, excluding each user's train items; report
+Protocol (docs/evaluation.md): rank the full catalog, excluding each user's train items; report
 Recall@10, Recall@100, NDCG@10 and catalog coverage@10. Users in the test split are the ones
 evaluated; metric averaging rules are in :mod:`components.evaluation.metrics`.
 """
