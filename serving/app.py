@@ -24,6 +24,7 @@ from ray import serve
 from ray.serve import Application
 from ray.serve.handle import DeploymentHandle
 
+from components.data.contract import MAX_ID
 from components.recommend.candidates import FALLBACK_RANKER
 from components.recommend.experiment import CHAMPION_ALIAS, assign_variant
 from components.recommend.feedback import check_feedback
@@ -176,7 +177,7 @@ class Ingress:
     @api.get(f"{V1}/items/{{item_id}}/similar", response_model=SimilarResponse)
     async def similar(
         self,
-        item_id: int = Path(gt=0),
+        item_id: int = Path(gt=0, le=MAX_ID),
         k: int = Query(10, ge=1, le=MAX_K),
     ) -> SimilarResponse:
         """Nearest items by the item tower (404 for an item the catalog does not know)."""

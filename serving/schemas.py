@@ -4,11 +4,10 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from components.data.contract import MAX_CONTEXT_KEYS, ContextKey, ContextValue, PositiveId
 from components.recommend.candidates import Query
 
-StrictId = Annotated[int, Field(strict=True, gt=0)]
 Category = Annotated[str, StringConstraints(min_length=1, max_length=256)]
-ContextValue = str | int | float | bool | None
 MAX_K = 100
 
 
@@ -18,12 +17,14 @@ class RecommendBody(BaseModel):
         json_schema_extra={"examples": [{"user_id": 1, "k": 10, "categories": ["Books"]}]},
     )
 
-    user_id: StrictId
+    user_id: PositiveId
     k: Annotated[int, Field(strict=True, ge=1, le=MAX_K)] = 10
-    context: dict[str, ContextValue] | None = Field(
-        None, max_length=32, description="free-form; a 'category' key narrows popularity"
+    context: dict[ContextKey, ContextValue] | None = Field(
+        None,
+        max_length=MAX_CONTEXT_KEYS,
+        description="free-form; a 'category' key narrows popularity",
     )
-    exclude_items: list[StrictId] = Field(default_factory=list, max_length=1000)
+    exclude_items: list[PositiveId] = Field(default_factory=list, max_length=1000)
     categories: list[Category] = Field(
         default_factory=list, max_length=20, description="only items in any of these"
     )

@@ -8,11 +8,36 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
+from pydantic import Field, StringConstraints
 
 from components.data.columns import CATEGORY_SEPARATOR
+
+MAX_ID = 2**63 - 1  # ids are stored as int64 in every table, index and log
+# An id as clients send it: a strict integer that fits int64 (larger ones would wrap or fail
+# far from the request that sent them).
+PositiveId = Annotated[int, Field(strict=True, gt=0, le=MAX_ID)]
+
+FUTURE_TOLERANCE = timedelta(minutes=5)  # how far ahead a producer's clock may run
+# The earliest event time accepted: older stamps are typos or defaults, and pandas' nanosecond
+# time cannot hold most of them (year 1, 1600).
+EARLIEST_TIMESTAMP = datetime(1970, 1, 1, tzinfo=UTC)
+
+# Free-form request context: a few short keys with short scalar values, so a client cannot
+# write megabytes into the event log that training reads.
+MAX_CONTEXT_KEYS = 32
+ContextKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+ContextValue = (
+    Annotated[str, StringConstraints(max_length=256)]
+    | Annotated[int, Field(ge=-MAX_ID - 1, le=MAX_ID)]
+    | Annotated[float, Field(allow_inf_nan=False)]
+    | bool
+    | None
+)
 
 
 def split_categories(value: str | Sequence[str] | float | None) -> list[str]:

@@ -41,11 +41,12 @@ from components.data.columns import (
     USER_ID,
     VALUE,
 )
+from components.data.contract import FUTURE_TOLERANCE as CONTRACT_FUTURE_TOLERANCE
 
 logger = logging.getLogger(__name__)
 
 # Clocks of event producers drift a little; an event a few minutes "ahead" is not an error.
-FUTURE_TOLERANCE = pd.Timedelta(minutes=5)
+FUTURE_TOLERANCE = pd.Timedelta(CONTRACT_FUTURE_TOLERANCE)
 # Epoch seconds beyond this (year 5138) are almost surely milliseconds or nanoseconds.
 _MAX_EPOCH_SECONDS = 1e11
 _SHOW_ROWS = 5

@@ -1,9 +1,10 @@
 """Feedback events checked one by one, so one bad event never costs the batch its good ones.
 
-Each raw event is validated alone (pydantic model: ids are integers > 0, a known event type, a
-timestamp not in the future, a known item); the valid ones become one interaction frame in the
-shared data contract, with the user's experiment variant written into ``context`` (JSON), and
-the invalid ones come back with their index and reasons.
+Each raw event is validated alone (pydantic model: ids are int64 integers > 0, a known event
+type, a timestamp from 1970 on and not in the future, a bounded context, a known item); the
+valid ones become one interaction frame in the shared data contract, with the user's experiment
+variant written into ``context`` (JSON), and the invalid ones come back with their index and
+reasons.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import json
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from datetime import UTC, datetime
+from typing import Any
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -27,12 +28,17 @@ from components.data.columns import (
     USER_ID,
     VALUE,
 )
+from components.data.contract import (
+    EARLIEST_TIMESTAMP,
+    FUTURE_TOLERANCE,
+    MAX_CONTEXT_KEYS,
+    ContextKey,
+    ContextValue,
+    PositiveId,
+)
 
-FUTURE_TOLERANCE = timedelta(minutes=5)  # the data layer's tolerance for producers' clocks
 VARIANT_KEY = "variant"
 EXPERIMENT_KEY = "experiment"
-PositiveId = Annotated[int, Field(strict=True, gt=0)]
-ContextValue = str | int | float | bool | None
 
 
 class FeedbackEvent(BaseModel):
@@ -44,7 +50,7 @@ class FeedbackEvent(BaseModel):
     item_id: PositiveId
     event_type: str
     timestamp: datetime | None = None
-    context: dict[str, ContextValue] | None = Field(None, max_length=32)
+    context: dict[ContextKey, ContextValue] | None = Field(None, max_length=MAX_CONTEXT_KEYS)
     value: float | None = None
 
     @field_validator("event_type")
@@ -59,7 +65,10 @@ class FeedbackEvent(BaseModel):
     def _utc(cls, value: datetime | None) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        if value < EARLIEST_TIMESTAMP:
+            raise ValueError(f"must not be before {EARLIEST_TIMESTAMP.date().isoformat()}")
+        return value
 
     @field_validator("value")
     @classmethod

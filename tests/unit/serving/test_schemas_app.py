@@ -21,6 +21,11 @@ from serving.schemas import FeedbackBody, RecommendBody
         {"user_id": 1, "exclude_items": [0]},
         {"user_id": 1, "categories": [""]},
         {"k": 5},
+        {"user_id": 2**63},
+        {"user_id": 1, "exclude_items": [2**63]},
+        {"user_id": 1, "context": {"page": float("inf")}},
+        {"user_id": 1, "context": {"page": "x" * 257}},
+        {"user_id": 1, "context": {f"k{i}": i for i in range(33)}},
     ],
 )
 def test_bad_recommend_bodies_are_refused(body):

@@ -61,3 +61,28 @@ def test_clock_skew_within_tolerance_is_accepted():
         now=NOW,
     )
     assert checked.accepted == [0]
+
+
+def test_out_of_range_input_is_rejected_per_event_with_a_reason():
+    base = {"item_id": 5, "event_type": "view"}
+    events = [
+        {"user_id": 2**63, **base},  # would wrap to a negative int64
+        {"user_id": 2**64, **base},
+        {"user_id": 1, **base, "timestamp": "0001-01-01T00:00:00Z"},
+        {"user_id": 1, **base, "timestamp": "1600-06-01T00:00:00Z"},
+        {"user_id": 1, **base, "context": {"note": "x" * 10_000}},
+        {"user_id": 1, **base, "context": {"score": float("nan")}},
+        {"user_id": 1, **base, "context": {"k" * 65: 1}},
+        {"user_id": 2**63 - 1, **base, "context": {"device": "tv", "n": 3, "ok": True}},
+    ]
+    checked = check_feedback(events, known, variant, now=NOW)
+    assert checked.accepted == [7]
+    reasons = {r.index: " ".join(r.reasons) for r in checked.rejected}
+    assert set(reasons) == set(range(7))
+    assert all("user_id" in reasons[i] for i in (0, 1))
+    assert all("1970" in reasons[i] for i in (2, 3))
+    assert all("context" in reasons[i] for i in (4, 5, 6))
+    assert checked.events[USER_ID].tolist() == [2**63 - 1]
+    # What is stored is standard JSON (no NaN) and stays small.
+    assert len(checked.events[CONTEXT].iloc[0]) < 200
+    json.loads(checked.events[CONTEXT].iloc[0], parse_constant=lambda c: 1 / 0)
