@@ -336,7 +336,8 @@ def index_items(
     settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Embeds every available item into a new collection; the gate moves the alias later."""
-    from components.retrieval.index import IndexSpec, build_collection, milvus_client
+    from components.retrieval.build import IndexSpec, build_collection
+    from components.retrieval.client import milvus_client
     from components.two_tower.export import load_two_tower
 
     settings = settings or get_settings()
@@ -396,7 +397,9 @@ def register_and_gate(
         registry_client,
         tag_version,
     )
-    from components.retrieval.index import drop_stale_collections, milvus_client, swap_alias
+    from components.retrieval.build import swap_alias
+    from components.retrieval.cleanup import drop_stale_collections
+    from components.retrieval.client import milvus_client
 
     settings = settings or get_settings()
     evaluation = json.loads(Path(evaluation_path).read_text())

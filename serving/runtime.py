@@ -42,12 +42,6 @@ from components.recommend.candidates import (
 )
 from components.recommend.catalog import Catalog
 from components.recommend.experiment import CHAMPION_ALIAS
-from components.recommend.index_reader import (
-    IndexReader,
-    make_search,
-    open_index_reader,
-    prepare_collection,
-)
 from components.recommend.models import (
     COLLECTION_TAG,
     Loaded,
@@ -60,6 +54,12 @@ from components.recommend.models import (
 from components.recommend.scoring import online_availability, score_candidates
 from components.recommend.sources import CandidateSources, Scored
 from components.recommend.tables import SCORE, TABLES_ARTIFACT, load_serving_tables
+from components.retrieval.reader import (
+    IndexReader,
+    make_search,
+    open_index_reader,
+    prepare_collection,
+)
 from serving.config import RetrievalOptions, ServeArgs
 
 log = logging.getLogger(__name__)

@@ -1,2 +1,2 @@
 """Re-ranking as array functions: business rules (already seen, unavailable, excluded, allowed
-categories, a per-category cap) and MMR diversity. No I/O, no framework."""
+categories) and MMR diversity with a per-category cap. No I/O, no framework."""

@@ -49,19 +49,3 @@ def eligible(
     if allowed is not None:
         mask &= np.asarray(allowed, dtype=bool)
     return mask
-
-
-def within_cap(groups: np.ndarray, cap: int | None) -> np.ndarray:
-    """True for the items a list in this order may keep with at most ``cap`` per group (a
-    category); the empty group ("" = no category) is never capped."""
-    keep = np.ones(len(groups), dtype=bool)
-    if cap is None:
-        return keep
-    counts: dict[object, int] = {}
-    for i, group in enumerate(groups):
-        if group == "":
-            continue
-        seen = counts.get(group, 0)
-        keep[i] = seen < cap
-        counts[group] = seen + (1 if keep[i] else 0)
-    return keep

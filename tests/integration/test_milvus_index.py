@@ -5,26 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from components.retrieval.index import (
-    AVAILABLE_FILTER,
+from components.retrieval.build import (
     IndexSpec,
-    alias_target,
-    and_filters,
     build_and_load,
     build_collection,
-    category_filter,
-    collection_count,
-    collection_info,
     create_collection_for_run,
-    drop_stale_collections,
     insert_vectors,
-    item_vectors,
-    milvus_client,
-    publish_item_embeddings,
-    release_milvus,
-    search_items,
     swap_alias,
 )
+from components.retrieval.cleanup import drop_stale_collections
+from components.retrieval.client import milvus_client, release_milvus
+from components.retrieval.filters import AVAILABLE_FILTER, and_filters, category_filter
+from components.retrieval.info import alias_target, collection_count, collection_info
+from components.retrieval.search import search_items
 
 pytestmark = pytest.mark.integration
 
@@ -51,13 +44,20 @@ def _catalog(seed: int, offset: int = 0):
     return ids, vectors, categories, available
 
 
+def publish(client, spec, ids, vectors, categories, available, run_id):
+    """What a training run does: build the run's collection, then the gate moves the alias."""
+    name = build_collection(
+        client, spec, ids, vectors, categories, available, run_id, progress=False
+    )
+    swap_alias(client, spec.alias, name)
+    return name
+
+
 @pytest.fixture(scope="module")
 def published(client):
     ids, vectors, categories, available = _catalog(seed=0)
     spec = IndexSpec(alias="items", dim=DIM)
-    name = publish_item_embeddings(
-        client, spec, ids, vectors, categories, available, run_id="2024-01-01/a", progress=False
-    )
+    name = publish(client, spec, ids, vectors, categories, available, run_id="2024-01-01/a")
     return name, ids, vectors, categories, available
 
 
@@ -79,13 +79,6 @@ def test_collection_records_requested_and_effective_settings(client, published):
     assert info["num_shards.requested"] == 2
     assert info["num_shards"] == 1  # Milvus Lite ignores num_shards
     assert info["rows"] == N and info["search_params"] == {"ef": 64}
-
-
-def test_item_vectors_returns_stored_embeddings(client, published):
-    _, ids, vectors, _, _ = published
-    found = item_vectors(client, "items", [int(ids[3]), int(ids[7]), 10**9])
-    assert set(found) == {int(ids[3]), int(ids[7])}
-    np.testing.assert_allclose(found[int(ids[7])], vectors[7], rtol=1e-6)
 
 
 def test_filters_and_exclusions(client, published):
@@ -128,7 +121,7 @@ def test_alias_moves_only_after_the_new_collection_is_complete(client):
     ids_a, vec_a, cats, avail = _catalog(seed=1)
     ids_b = ids_a + 100_000  # B holds other ids, so every answer tells which collection gave it
     spec = IndexSpec(alias="swap", dim=DIM)
-    name_a = publish_item_embeddings(client, spec, ids_a, vec_a, cats, avail, "A", progress=False)
+    name_a = publish(client, spec, ids_a, vec_a, cats, avail, "A")
 
     def answered_by() -> set[str]:
         hits = search_items(client, "swap", vec_a[:50], k=5)
@@ -154,18 +147,19 @@ def test_drop_stale_collections_never_drops_what_an_alias_points_at(client):
     spec = IndexSpec(alias="gc", dim=DIM, index_type="FLAT")
     other = IndexSpec(alias="gc_v2", dim=DIM, index_type="FLAT")  # shares the name prefix
 
-    def build(s, run, publish=False):
-        fn = publish_item_embeddings if publish else build_collection
-        return fn(
+    def build(s, run, aliased=False):
+        if aliased:
+            return publish(client, s, ids[small], vectors[small], cats[small], avail[small], run)
+        return build_collection(
             client, s, ids[small], vectors[small], cats[small], avail[small], run, progress=False
         )
 
     old = build(spec, "r1")
-    live = build(spec, "r2", publish=True)
+    live = build(spec, "r2", aliased=True)
     pinned = build(spec, "r3")
     newer = build(spec, "r4")
     newest = build(spec, "r5")  # e.g. a challenger the gate did not promote
-    foreign = build(other, "r1", publish=True)
+    foreign = build(other, "r1", aliased=True)
     client.create_alias(pinned, "gc_pinned")
 
     assert sorted(drop_stale_collections(client, "gc", keep=1)) == sorted([old, newer])

@@ -48,7 +48,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def serving_state(trained_state: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """A private copy of the trained state (registry, index, feature store)."""
-    from components.recommend.index_reader import folder_lock
+    from components.retrieval.reader import folder_lock
 
     source, root = trained_state.state_dir, tmp_path_factory.mktemp("serving-state")
     shutil.copy2(source / "mlflow.db", root / "mlflow.db")
@@ -402,13 +402,8 @@ def promote_copy_of_champion(settings: Settings, tables_dir: Path, scratch: Path
         registry_client,
         tag_version,
     )
-    from components.retrieval.index import (
-        IndexSpec,
-        build_collection,
-        milvus_client,
-        release_milvus,
-        swap_alias,
-    )
+    from components.retrieval.build import IndexSpec, build_collection, swap_alias
+    from components.retrieval.client import milvus_client, release_milvus
     from components.two_tower.export import load_two_tower
 
     uri = settings.resolved_mlflow_uri

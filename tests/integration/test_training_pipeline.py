@@ -7,7 +7,8 @@ import json
 import pytest
 
 from components.registry import CHAMPION, alias_version, registry_client
-from components.retrieval.index import alias_target, collection_count, milvus_client, release_milvus
+from components.retrieval.client import milvus_client, release_milvus
+from components.retrieval.info import alias_target, collection_count
 from components.settings import Settings
 
 pytestmark = pytest.mark.integration

@@ -105,7 +105,7 @@ def test_write_dataset_refuses_invalid_data(tmp_path: Path, tiny) -> None:
         read_dataset(tmp_path)
 
 
-def test_load_source_picks_the_reader(tmp_path: Path, tiny) -> None:
+def test_load_source_picks_the_reader(tmp_path: Path, tiny, movielens) -> None:
     events, items = tiny
     assert parse_synthetic_source("synthetic:drift=0.5, seed=3,n_users=7,start=2026-02-01") == {
         "drift": 0.5,
@@ -121,10 +121,6 @@ def test_load_source_picks_the_reader(tmp_path: Path, tiny) -> None:
         load_source("synthetic:colour=red")
     write_dataset(tmp_path / "parquet", events, items)
     assert len(load_source(str(tmp_path / "parquet"))[0]) == len(events)
-    movielens = tmp_path / "ml"
-    movielens.mkdir()
-    (movielens / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,5,4.0,964982703\n")
-    (movielens / "movies.csv").write_text("movieId,title,genres\n5,Heat (1995),Action\n")
-    assert load_source(movielens)[1][ITEM_ID].tolist() == [5]
+    assert load_source(movielens(tmp_path / "ml"))[1][ITEM_ID].tolist() == [1, 2, 3]
     with pytest.raises(DataValidationError, match="no such folder"):
         load_source(str(tmp_path / "missing"))

@@ -18,33 +18,8 @@ from components.data.movielens import detect_format, load_movielens
 from components.data.validation import DataValidationError
 
 
-def _write_csv(folder: Path) -> Path:
-    folder.mkdir()
-    (folder / "ratings.csv").write_text(
-        "userId,movieId,rating,timestamp\n1,1,4.0,964982703\n1,2,3.5,964981247\n2,1,5.0,964980000\n"
-    )
-    (folder / "movies.csv").write_text(
-        "movieId,title,genres\n"
-        "1,Toy Story (1995),Adventure|Animation\n"
-        '2,"American President, The (1995)",(no genres listed)\n'
-        "3,Never Rated (2018),Drama\n"
-    )
-    return folder
-
-
-def _write_dat(folder: Path) -> Path:
-    folder.mkdir()
-    (folder / "ratings.dat").write_text("1::10::5::978300760\n2::20::3::978302109\n")
-    (folder / "movies.dat").write_bytes(
-        "10::Amélie (2001)::Comedy|Romance\n20::Star Wars: Episode IV (1977)::Action\n".encode(
-            "latin-1"
-        )
-    )
-    return folder
-
-
-def test_csv_format_becomes_the_contract(tmp_path: Path) -> None:
-    events, items = load_movielens(_write_csv(tmp_path / "ml-latest-small"))
+def test_csv_format_becomes_the_contract(tmp_path: Path, movielens) -> None:
+    events, items = load_movielens(movielens(tmp_path / "ml-latest-small"))
     assert list(events.columns) == [USER_ID, ITEM_ID, EVENT_TYPE, TIMESTAMP, VALUE]
     assert events[EVENT_TYPE].unique().tolist() == ["rating"]
     assert events[VALUE].tolist() == [4.0, 3.5, 5.0]
@@ -58,27 +33,30 @@ def test_csv_format_becomes_the_contract(tmp_path: Path) -> None:
     assert by_id.loc[3, CREATED_AT] == events[TIMESTAMP].max()
 
 
-def test_dat_format_reads_latin1_and_colons_in_titles(tmp_path: Path) -> None:
-    folder = _write_dat(tmp_path / "ml-1m")
+def test_dat_format_reads_latin1_and_colons_in_titles(tmp_path: Path, movielens) -> None:
+    folder = movielens(tmp_path / "ml-1m", "dat")
     assert detect_format(folder) == "dat"
     events, items = load_movielens(str(folder))
     assert events[[USER_ID, ITEM_ID]].values.tolist() == [[1, 10], [2, 20]]
-    assert events[VALUE].tolist() == [5.0, 3.0]
-    titles = items.set_index(ITEM_ID)[TITLE]
-    assert titles[10] == "Amélie (2001)" and titles[20] == "Star Wars: Episode IV (1977)"
+    assert events[VALUE].tolist() == [5.0, 3.0] and set(events[EVENT_TYPE]) == {"rating"}
+    by_id = items.set_index(ITEM_ID)
+    assert by_id.loc[10, TITLE] == "Amélie (2001)"
+    assert by_id.loc[20, TITLE] == "Star Wars: Episode IV (1977)"
+    assert by_id.loc[10, CATEGORIES] == "Comedy|Romance"
 
 
-def test_a_folder_without_movielens_files_is_named(tmp_path: Path) -> None:
-    (tmp_path / "ratings.csv").write_text("userId,movieId,rating,timestamp\n")
+def test_a_folder_without_movielens_files_is_named(tmp_path: Path, movielens) -> None:
+    folder = movielens(tmp_path / "ml")
+    (folder / "movies.csv").unlink()
     with pytest.raises(DataValidationError, match="movies.csv") as error:
-        load_movielens(tmp_path)
-    assert str(tmp_path) in str(error.value) and "ratings.dat" in str(error.value)
+        load_movielens(folder)
+    assert str(folder) in str(error.value) and "ratings.dat" in str(error.value)
     with pytest.raises(DataValidationError, match="does not exist"):
         load_movielens(tmp_path / "nope")
 
 
-def test_a_broken_ratings_file_is_refused(tmp_path: Path) -> None:
-    folder = _write_csv(tmp_path / "ml")
+def test_a_broken_ratings_file_is_refused(tmp_path: Path, movielens) -> None:
+    folder = movielens(tmp_path / "ml")
     (folder / "ratings.csv").write_text("userId,movieId,stars\n1,1,4\n")
     with pytest.raises(DataValidationError, match="ratings.csv.*missing column"):
         load_movielens(folder)

@@ -53,16 +53,6 @@ def test_a_folder_without_data_is_refused(tmp_path: Path) -> None:
         load_source(str(tmp_path))
 
 
-def test_ml_1m_format(tmp_path: Path) -> None:
-    (tmp_path / "ratings.dat").write_text("1::10::5::978300760\n1::20::3::978302109\n")
-    (tmp_path / "movies.dat").write_text(
-        "10::Toy Story (1995)::Animation|Comedy\n20::Heat (1995)::Action\n", encoding="latin-1"
-    )
-    events, items = load_movielens(tmp_path)
-    assert len(events) == 2 and set(events["event_type"]) == {"rating"}
-    assert items.set_index("item_id").loc[10, "categories"] == "Animation|Comedy"
-
-
 @pytest.mark.skipif(not MOVIELENS.exists(), reason="shared data set not present")
 def test_movielens_latest_small_counts() -> None:
     events, items = load_movielens(MOVIELENS)

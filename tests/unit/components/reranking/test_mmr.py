@@ -27,6 +27,17 @@ def test_cap_holds_while_possible_and_yields_only_to_fill_k():
     assert picks.tolist() == [0, 1, 3, 2] and relaxed
 
 
+def test_cap_counts_per_group_and_never_caps_items_without_a_category():
+    relevance = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
+    groups = np.array(["A", "A", "B", "A", "", ""], dtype=object)
+    picks, relaxed = mmr(relevance, None, 5, 1.0, groups=groups, cap=2)
+    assert picks.tolist() == [0, 1, 2, 4, 5] and not relaxed
+    picks, relaxed = mmr(relevance, None, 6, 1.0, groups=groups, cap=None)
+    assert picks.tolist() == [0, 1, 2, 3, 4, 5] and not relaxed
+    picks, relaxed = mmr(np.ones(3), None, 3, 1.0, groups=np.array(["", "", ""]), cap=1)
+    assert picks.tolist() == [0, 1, 2] and not relaxed
+
+
 def test_edge_cases():
     assert mmr(np.array([]), None, 5, 0.5)[0].size == 0
     assert mmr(np.array([1.0]), None, 0, 0.5)[0].size == 0

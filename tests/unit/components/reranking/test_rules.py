@@ -1,6 +1,6 @@
 import numpy as np
 
-from components.reranking.rules import eligible, first_occurrence, not_in, within_cap
+from components.reranking.rules import eligible, first_occurrence, not_in
 
 
 def test_each_rule_is_a_mask():
@@ -16,9 +16,3 @@ def test_each_rule_is_a_mask():
     )
     assert mask.tolist() == [False, True, False, False, False]
     assert eligible(ids).tolist() == first_occurrence(ids).tolist()
-
-
-def test_cap_counts_per_group_and_never_caps_items_without_a_category():
-    groups = np.array(["A", "A", "B", "A", "", ""], dtype=object)
-    assert within_cap(groups, 2).tolist() == [True, True, True, False, True, True]
-    assert within_cap(groups, None).all()

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from components.recommend.index_reader import (
+from components.retrieval.reader import (
     LOCK_FILE,
     IndexBusyError,
     folder_lock,

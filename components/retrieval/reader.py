@@ -28,6 +28,10 @@ from typing import Any
 import numpy as np
 
 from components.recommend.candidates import SearchFn
+from components.retrieval.client import is_lite_uri, milvus_client, release_milvus
+from components.retrieval.filters import AVAILABLE_FILTER, and_filters, category_filter
+from components.retrieval.info import alias_target, collection_info
+from components.retrieval.search import search_items
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +50,6 @@ class IndexReader:
     snapshot_dir: Path | None = None
 
     def close(self) -> None:
-        from components.retrieval.index import release_milvus
-
         try:
             release_milvus(self.client, self.uri)
         except Exception as error:  # noqa: BLE001 - closing must not raise
@@ -101,8 +103,6 @@ def open_index_reader(
     uri: str, token: str | None, scratch_dir: Path, lock_timeout_s: float = 5.0
 ) -> IndexReader:
     """A client for searching: a server directly, Milvus Lite through a private copy."""
-    from components.retrieval.index import is_lite_uri, milvus_client
-
     if not is_lite_uri(uri):
         return IndexReader(milvus_client(uri, token), uri, uri)
     copy = snapshot_lite(Path(uri), scratch_dir, lock_timeout_s)
@@ -114,18 +114,9 @@ def open_index_reader(
     return IndexReader(client, str(copy), uri, copy.parent)
 
 
-def has_collection(reader: IndexReader, name: str) -> bool:
-    try:
-        return bool(reader.client.has_collection(name))
-    except Exception:  # noqa: BLE001
-        return False
-
-
 def prepare_collection(reader: IndexReader, name: str) -> dict[str, Any]:
     """Load ``name`` (or an alias) for search and return its search parameters as recorded at
     build time (``{}`` when it has none)."""
-    from components.retrieval.index import alias_target, collection_info
-
     target = alias_target(reader.client, name) or name
     reader.client.load_collection(target)
     try:
@@ -137,12 +128,6 @@ def prepare_collection(reader: IndexReader, name: str) -> dict[str, Any]:
 def make_search(reader: IndexReader, collection: str, search_params: dict[str, Any]) -> SearchFn:
     """``search(vectors, k, categories, exclude)`` over ``collection``: available items only,
     in any of ``categories`` when given, ``exclude`` skipped (one Milvus call per request)."""
-    from components.retrieval.index import (
-        AVAILABLE_FILTER,
-        and_filters,
-        category_filter,
-        search_items,
-    )
 
     def search(
         vectors: np.ndarray, k: int, categories: Sequence[str] | None, exclude: set[int]
