@@ -26,7 +26,8 @@ from ray.serve.handle import DeploymentHandle
 
 from components.data.contract import MAX_ID
 from components.recommend.candidates import FALLBACK_RANKER
-from components.recommend.experiment import CHAMPION_ALIAS, assign_variant
+from components.recommend.candidates import Query as CandidateQuery
+from components.recommend.experiment import CHAMPION_ALIAS, Variant, assign_variant
 from components.recommend.feedback import check_feedback
 from components.recommend.prediction_log import PredictionLog, prediction_rows
 from components.recommend.results import Recommendations
@@ -97,6 +98,36 @@ async def _validation_error(request: Request, error: RequestValidationError) -> 
     )
 
 
+async def recommend_through(
+    retrieval: DeploymentHandle,
+    ranking: DeploymentHandle,
+    reranking: DeploymentHandle,
+    query: CandidateQuery,
+    variant: Variant,
+) -> Recommendations:
+    """Retrieval -> Ranking -> Reranking through the handles; when the graph fails (ranking
+    down), retrieval's pool is re-ranked in retrieval order and marked degraded (``ranker``).
+    Neither possible: 503."""
+    alias = variant.model_alias
+    pool = retrieval.retrieve.remote(query, alias)
+    try:
+        return await reranking.rerank.remote(
+            ranking.rank.remote(pool, alias), query, variant.mmr_lambda, variant.category_cap
+        )
+    except Exception as error:  # noqa: BLE001 - ranking down: re-rank retrieval's order
+        log.warning("graph failed (%s); retrying without the ranking stage", error)
+    try:
+        result = await reranking.rerank.remote(
+            pool, query, variant.mmr_lambda, variant.category_cap
+        )
+    except Exception as error:  # noqa: BLE001 - nothing to serve from: say so, briefly
+        log.error("no recommendation possible: %s", error)
+        raise HTTPException(status_code=503, detail="recommendations unavailable") from error
+    if FALLBACK_RANKER not in result.fallbacks:
+        result.fallbacks.append(FALLBACK_RANKER)
+    return result
+
+
 @serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=64)
 @serve.ingress(api)
 class Ingress:
@@ -114,34 +145,13 @@ class Ingress:
             args.prediction_log_dir, max_age_s=args.prediction_flush_s
         )
 
-    async def _recommend(self, body: RecommendBody, alias: str, variant: Any) -> Recommendations:
-        query = body.to_query()
-        pool = self._retrieval.retrieve.remote(query, alias)
-        try:
-            return await self._reranking.rerank.remote(
-                self._ranking.rank.remote(pool, alias),
-                query,
-                variant.mmr_lambda,
-                variant.category_cap,
-            )
-        except Exception as error:  # noqa: BLE001 - ranking down: re-rank retrieval's order
-            log.warning("graph failed (%s); retrying without the ranking stage", error)
-        try:
-            result = await self._reranking.rerank.remote(
-                pool, query, variant.mmr_lambda, variant.category_cap
-            )
-        except Exception as error:  # noqa: BLE001 - nothing to serve from: say so, briefly
-            log.error("no recommendation possible: %s", error)
-            raise HTTPException(status_code=503, detail="recommendations unavailable") from error
-        if FALLBACK_RANKER not in result.fallbacks:
-            result.fallbacks.append(FALLBACK_RANKER)
-        return result
-
     @api.post(f"{V1}/recommend", response_model=RecommendResponse)
     async def recommend(self, body: RecommendBody) -> RecommendResponse:
         """Top-k items for a user, with a reason each, the model versions and A/B variant."""
         variant = assign_variant(self._experiment, body.user_id)
-        result = await self._recommend(body, variant.model_alias, variant)
+        result = await recommend_through(
+            self._retrieval, self._ranking, self._reranking, body.to_query(), variant
+        )
         metrics = process_metrics()
         metrics.observe_deployments(result.timings)
         metrics.observe_fallbacks(f"{V1}/recommend", result.fallbacks)

@@ -12,14 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from components.recommend.experiment import Experiment
 from components.settings import Settings, get_settings
-
-
-def _settings() -> Settings:
-    return get_settings()
 
 
 class RetrievalOptions(BaseModel):
@@ -46,31 +42,49 @@ class RerankingOptions(BaseModel):
     category_cap: int | None = Field(3, ge=1, description="most items per primary category")
 
 
+def settings_args(settings: Settings) -> dict[str, Any]:
+    """The ``ServeArgs`` fields that come from ``Settings``: the one mapping between the two."""
+    return {
+        "mlflow_uri": settings.resolved_mlflow_uri,
+        "retrieval_model": settings.retrieval_model_name,
+        "ranker_model": settings.ranker_model_name,
+        "milvus_uri": settings.resolved_milvus_uri,
+        "milvus_token": settings.milvus_token,
+        "milvus_alias": settings.milvus_collection_alias,
+        "feast_repo": settings.resolved_feast_repo,
+        "feast_online_store": settings.feast_online_store,
+        "feast_project": settings.feast_project,
+        "event_log_dir": settings.event_log_dir,
+        "prediction_log_dir": settings.prediction_log_dir,
+        "scratch_dir": settings.state_dir / "serving",
+    }
+
+
 class ServeArgs(BaseModel):
-    """Everything the graph is built from. Unset endpoints come from ``Settings``."""
+    """Everything the graph is built from. Fields left out come from ``Settings``
+    (``settings_args``): the process's ``get_settings()``, or the one given to
+    ``from_settings``."""
 
     model_config = ConfigDict(extra="forbid")
 
-    mlflow_uri: str = Field(default_factory=lambda: _settings().resolved_mlflow_uri)
-    retrieval_model: str = Field(default_factory=lambda: _settings().retrieval_model_name)
-    ranker_model: str = Field(default_factory=lambda: _settings().ranker_model_name)
-    milvus_uri: str = Field(default_factory=lambda: _settings().resolved_milvus_uri)
-    milvus_token: str | None = Field(default_factory=lambda: _settings().milvus_token)
+    mlflow_uri: str
+    retrieval_model: str
+    ranker_model: str
+    milvus_uri: str
+    milvus_token: str | None
     milvus_alias: str = Field(
-        default_factory=lambda: _settings().milvus_collection_alias,
-        description="searched when a model version carries no milvus_collection tag",
+        description="searched when a model version carries no milvus_collection tag"
     )
-    feast_repo: Path = Field(default_factory=lambda: _settings().resolved_feast_repo)
-    feast_online_store: str | None = Field(default_factory=lambda: _settings().feast_online_store)
-    feast_project: str = Field(default_factory=lambda: _settings().feast_project)
+    feast_repo: Path
+    feast_online_store: str | None
+    feast_project: str
     event_log_dir: Path | None = Field(
-        default_factory=lambda: _settings().event_log_dir,
-        description="feedback events are appended here (None = feedback refused)",
+        description="feedback events are appended here (None = feedback refused)"
     )
     prediction_log_dir: Path | None = Field(
-        default_factory=lambda: _settings().prediction_log_dir,
-        description="returned scores are logged here for the drift job (None = off)",
+        description="returned scores are logged here for the drift job (None = off)"
     )
+    scratch_dir: Path = Field(description="downloaded models and private Milvus Lite copies")
     prediction_flush_s: float = Field(
         10.0, gt=0, description="longest time logged scores wait in memory before a flush"
     )
@@ -79,31 +93,22 @@ class ServeArgs(BaseModel):
         description="serving tables used when the champion's MLflow run has no "
         "'serving_tables' artefact",
     )
-    scratch_dir: Path = Field(
-        default_factory=lambda: _settings().state_dir / "serving",
-        description="downloaded models and private Milvus Lite copies",
-    )
     experiment: Experiment = Field(default_factory=Experiment)
     retrieval: RetrievalOptions = Field(default_factory=RetrievalOptions)
     ranking: RankingOptions = Field(default_factory=RankingOptions)
     reranking: RerankingOptions = Field(default_factory=RerankingOptions)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _settings_fill_the_rest(cls, data: Any) -> Any:
+        """Serve validates YAML/CLI args into this model itself: unset endpoints come from the
+        process's settings (``RECO_*``)."""
+        required = (name for name, info in cls.model_fields.items() if info.is_required())
+        if isinstance(data, dict) and any(name not in data for name in required):
+            return {**settings_args(get_settings()), **data}
+        return data
+
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> ServeArgs:
-        """Arguments for the endpoints of ``settings`` (tests and ``make run``)."""
-        values: dict[str, Any] = {
-            "mlflow_uri": settings.resolved_mlflow_uri,
-            "retrieval_model": settings.retrieval_model_name,
-            "ranker_model": settings.ranker_model_name,
-            "milvus_uri": settings.resolved_milvus_uri,
-            "milvus_token": settings.milvus_token,
-            "milvus_alias": settings.milvus_collection_alias,
-            "feast_repo": settings.resolved_feast_repo,
-            "feast_online_store": settings.feast_online_store,
-            "feast_project": settings.feast_project,
-            "event_log_dir": settings.event_log_dir,
-            "prediction_log_dir": settings.prediction_log_dir,
-            "scratch_dir": settings.state_dir / "serving",
-        }
-        values.update(overrides)
-        return cls.model_validate(values)
+        """Arguments for the endpoints of ``settings`` (``reco serve``, ``make run``, tests)."""
+        return cls.model_validate({**settings_args(settings), **overrides})

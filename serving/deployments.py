@@ -14,25 +14,17 @@ from ray import serve
 
 from components.recommend.candidates import CandidatePool, Query
 from components.recommend.event_tail import EventTail
+from components.recommend.request import Similar
 from components.recommend.results import Recommendations, finalize
 from serving.config import RankingOptions, RerankingOptions, RetrievalOptions, ServeArgs
 from serving.refresh import HotSwap
 from serving.runtime import (
-    Similar,
-    describe_ranking,
-    describe_retrieval,
-    known_items,
+    RankingRuntime,
+    RetrievalRuntime,
     load_ranking_runtime,
     load_retrieval_runtime,
-    rank_pool,
-    ranking_is_stale,
-    recommend_candidates,
     remove_scratch,
     replica_scratch,
-    retire_ranking,
-    retire_retrieval,
-    retrieval_is_stale,
-    similar_items,
 )
 
 
@@ -48,8 +40,8 @@ class Retrieval:
         self._hot = HotSwap(
             "retrieval",
             build=lambda previous: load_retrieval_runtime(args, previous, self._scratch),
-            is_stale=lambda runtime: retrieval_is_stale(args, runtime),
-            retire=retire_retrieval,
+            is_stale=RetrievalRuntime.is_stale,
+            retire=RetrievalRuntime.retire,
             interval_s=self._options.refresh_interval_s,
             retire_after_s=self._options.retire_after_s,
         )
@@ -69,20 +61,20 @@ class Retrieval:
 
     def retrieve(self, query: Query, alias: str) -> CandidatePool:
         recent = self._events.seen(query.user_id)
-        return recommend_candidates(self._hot.current, self._options, query, alias, recent)
+        return self._hot.current.recommend(self._options, query, alias, recent)
 
     def similar(self, item_id: int, k: int) -> Similar | None:
-        return similar_items(self._hot.current, item_id, k)
+        return self._hot.current.similar(item_id, k)
 
     def known_items(self, item_ids: list[int]) -> list[int]:
-        return known_items(self._hot.current, item_ids)
+        return self._hot.current.known_items(item_ids)
 
     def refresh(self) -> bool:
         """Check the aliases now instead of at the next tick (operators, tests)."""
         return self._hot.refresh()
 
     def status(self) -> dict[str, Any]:
-        return _status(self._hot, describe_retrieval(self._hot.current))
+        return _status(self._hot, self._hot.current.describe())
 
     def __del__(self) -> None:
         if hasattr(self, "_stop"):
@@ -99,8 +91,8 @@ class Ranking:
         self._hot = HotSwap(
             "ranking",
             build=lambda previous: load_ranking_runtime(args, previous, self._scratch),
-            is_stale=lambda runtime: ranking_is_stale(args, runtime),
-            retire=retire_ranking,
+            is_stale=RankingRuntime.is_stale,
+            retire=RankingRuntime.retire,
             interval_s=args.ranking.refresh_interval_s,
             retire_after_s=args.retrieval.retire_after_s,
         )
@@ -110,13 +102,13 @@ class Ranking:
         self._hot.interval_s = RankingOptions.model_validate(config).refresh_interval_s
 
     def rank(self, pool: CandidatePool, alias: str) -> CandidatePool:
-        return rank_pool(self._hot.current, pool, alias)
+        return self._hot.current.rank(pool, alias)
 
     def refresh(self) -> bool:
         return self._hot.refresh()
 
     def status(self) -> dict[str, Any]:
-        return _status(self._hot, describe_ranking(self._hot.current))
+        return _status(self._hot, self._hot.current.describe())
 
     def __del__(self) -> None:
         if hasattr(self, "_hot"):

@@ -65,10 +65,10 @@ def tables(serving_state: Settings) -> tuple[Path, ServingTables, pd.DataFrame]:
     """The serving tables the pipeline logged with the champion's run, and the data they were
     built from (the same tables serving downloads; ``tables_dir`` only backs them up)."""
     from components.data.io import load_source
-    from components.recommend.models import download_run_folder, mlflow_client, resolve_alias
+    from components.registry import download_run_folder, registry_client, resolve_alias
 
     uri = serving_state.resolved_mlflow_uri
-    champion = resolve_alias(mlflow_client(uri), serving_state.retrieval_model_name, "champion")
+    champion = resolve_alias(registry_client(uri), serving_state.retrieval_model_name, "champion")
     assert champion is not None and champion.run_id
     folder = download_run_folder(
         uri, champion.run_id, TABLES_ARTIFACT, serving_state.state_dir / "tables"
@@ -343,21 +343,14 @@ def _in_process_answer(args, user: int):
     """One request through the deployments' plain functions, without Ray."""
     from components.recommend.candidates import Query
     from components.recommend.results import finalize
-    from serving.runtime import (
-        load_ranking_runtime,
-        load_retrieval_runtime,
-        rank_pool,
-        recommend_candidates,
-    )
+    from serving.runtime import load_ranking_runtime, load_retrieval_runtime
 
     scratch = args.scratch_dir / f"test-{uuid.uuid4().hex[:6]}"
     retrieval = load_retrieval_runtime(args, None, scratch)
     ranking = load_ranking_runtime(args, None, scratch)
     try:
         query = Query(user_id=user, k=K)
-        pool = rank_pool(
-            ranking, recommend_candidates(retrieval, args.retrieval, query, "champion"), "champion"
-        )
+        pool = ranking.rank(retrieval.recommend(args.retrieval, query, "champion"), "champion")
         return finalize(pool, query, 0.8, CAP), retrieval.problems, ranking.problems
     finally:
         if retrieval.reader is not None:

@@ -1,39 +1,90 @@
-"""Pure parts of the replicas' runtime: the item-vector cache and the refresh guard."""
+"""The replicas' runtimes as composition: the refresh guard, the tables origin, staleness and
+retirement, with fake models and a fake index reader (no Ray, no MLflow, no Milvus)."""
 
-import numpy as np
+from pathlib import Path
+
 import pytest
 
-from serving.runtime import ItemVectors, RankingRuntime, _refuse_regression
+from components.recommend.models import AliasModels, ModelLoader
+from components.registry import ModelRef
+from serving.runtime import (
+    RankingRuntime,
+    RetrievalRuntime,
+    TablesFrom,
+    TablesOrigin,
+    _refuse_regression,
+)
 
 
-class TinyTower:
-    """Stands in for TwoTowerRetrieval's item side: vector = [id, 1]."""
+class Registry:
+    def __init__(self, version: str) -> None:
+        self.version = version
 
-    catalog_ids = np.array([3, 5, 9])
+    def resolve(self, name: str, aliases: tuple[str, ...]) -> dict[str, ModelRef]:
+        return {"champion": ModelRef(name, "champion", self.version)}
 
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def item_embeddings(self, ids=None):
-        self.calls += 1
-        ids = self.catalog_ids if ids is None else np.asarray(ids, dtype=np.int64)
-        return ids, np.stack([ids.astype(np.float32), np.ones(len(ids), np.float32)], axis=1)
+    def download(self, ref: ModelRef, destination: Path) -> Path:
+        destination.mkdir(parents=True)
+        return destination
 
 
-def test_cached_vectors_equal_computed_ones_and_unknown_ids_are_computed():
-    tower = TinyTower()
-    cached = ItemVectors(tower, max_items=10)
-    assert tower.calls == 1  # the whole catalog, once
-    assert cached(np.array([9, 3])).tolist() == [[9, 1], [3, 1]]
-    assert tower.calls == 1
-    assert cached(np.array([5, 7])).tolist() == [[5, 1], [7, 1]]  # 7 is not in the catalog
-    uncached = ItemVectors(TinyTower(), max_items=2)
-    assert uncached(np.array([9, 3])).tolist() == [[9, 1], [3, 1]]
+class Reader:
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def models(registry: Registry, tmp_path: Path) -> AliasModels:
+    loader = ModelLoader(
+        "m", ("champion",), registry, load=lambda folder: object(), scratch=tmp_path
+    )
+    return AliasModels.load(loader)
 
 
 def test_a_refresh_that_loses_a_part_is_refused():
-    healthy = RankingRuntime(problems={})
-    _refuse_regression(None, RankingRuntime(problems={"ranker": "none"}))  # first load: fine
-    _refuse_regression(RankingRuntime(problems={"ranker": "x"}), RankingRuntime(problems={}))
+    _refuse_regression(None, {"ranker": "none"})  # first load: fine
+    _refuse_regression({"ranker": "x"}, {})  # a part came back
     with pytest.raises(RuntimeError, match="keeping the current runtime"):
-        _refuse_regression(healthy, RankingRuntime(problems={"online_store": "down"}))
+        _refuse_regression({}, {"online_store": "down"})
+
+
+def test_tables_origin_says_whether_real_tables_are_served():
+    run = TablesOrigin(TablesFrom.RUN, "abc")
+    assert str(run) == "run:abc" and not run.degraded
+    assert not TablesOrigin(TablesFrom.PATH, "/t").degraded
+    assert str(TablesOrigin(TablesFrom.DERIVED)) == "derived"
+    assert TablesOrigin(TablesFrom.DERIVED).degraded and TablesOrigin(TablesFrom.NONE).degraded
+    assert run == TablesOrigin(TablesFrom.RUN, "abc") != TablesOrigin(TablesFrom.RUN, "def")
+
+
+def test_runtimes_are_stale_when_an_alias_moves_or_a_part_is_missing(tmp_path):
+    registry = Registry("1")
+    ranking = RankingRuntime(rankers=models(registry, tmp_path))
+    assert not ranking.is_stale() and ranking.describe()["ready"] is True
+    registry.version = "2"
+    assert ranking.is_stale()
+    registry.version = "1"
+    assert RankingRuntime(rankers=ranking.rankers, problems={"online_store": "x"}).is_stale()
+    retrieval = RetrievalRuntime(
+        towers=ranking.rankers, tables_origin=TablesOrigin(TablesFrom.RUN, "r")
+    )
+    status = retrieval.describe()
+    assert status["tables"] == "run:r" and status["ready"] is False  # no catalog loaded
+    with pytest.raises(RuntimeError, match="no catalog"):
+        retrieval.known_items([1])
+    assert retrieval.similar(1, 3) is None
+
+
+def test_retiring_a_runtime_closes_only_what_the_new_one_does_not_use(tmp_path):
+    registry = Registry("1")
+    towers = models(registry, tmp_path)
+    shared, replaced = Reader(), Reader()
+    old = RetrievalRuntime(towers=towers, reader=shared)
+    old.retire(RetrievalRuntime(towers=towers, reader=shared))
+    assert not shared.closed and towers.champion.folder.exists()
+    registry.version = "2"
+    newer = RetrievalRuntime(towers=towers.refresh(), reader=replaced)
+    old.retire(newer)
+    assert shared.closed and not replaced.closed
+    assert not towers.champion.folder.exists() and newer.towers.champion.folder.exists()

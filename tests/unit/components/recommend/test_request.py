@@ -1,0 +1,229 @@
+"""One request through Retrieval and Ranking with fakes for the tower, index and online store."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from components.data.columns import ITEM_ID, USER_ID
+from components.features.columns import ITEM_AVAILABLE, ITEM_EVENTS_30D, USER_RECENT_ITEMS
+from components.features.ranking import RANKER_FEATURES
+from components.features.store import FOUND
+from components.recommend.candidates import (
+    FALLBACK_MILVUS,
+    FALLBACK_ONLINE_STORE,
+    FALLBACK_RANKER,
+    FALLBACK_RETRIEVAL_MODEL,
+    FALLBACK_TABLES,
+    SOURCE_ANN,
+    SOURCE_POPULAR,
+    Query,
+)
+from components.recommend.models import Loaded
+from components.recommend.request import (
+    known_items,
+    rank_pool,
+    recommend_candidates,
+    similar_items,
+    user_history,
+)
+from components.recommend.results import finalize
+from components.recommend.sources import CandidateSources
+from components.recommend.tables import build_serving_tables
+from components.registry import ModelRef
+
+DIM = 4
+CATALOG = np.arange(1, 13)
+
+
+def embed(ids):
+    ids = np.asarray(ids, dtype=np.int64)
+    return np.eye(DIM, dtype=np.float32)[ids % DIM] + 0.01 * ids[:, None].astype(np.float32)
+
+
+def exact_search(vectors, k, categories, exclude):
+    scores = embed(CATALOG) @ vectors[0]
+    order = [i for i in np.argsort(-scores) if int(CATALOG[i]) not in exclude]
+    return [[(int(CATALOG[i]), float(scores[i])) for i in order[:k]]]
+
+
+def broken(*args):
+    raise ConnectionError("down")
+
+
+class FakeTwoTower:
+    """The user side of TwoTowerRetrieval: the user vector is the last item's vector."""
+
+    history_length = 2
+
+    def __init__(self) -> None:
+        self.histories: list[list[int]] = []
+
+    def user_embeddings(self, users, histories):
+        self.histories.extend(histories)
+        return embed([h[0] for h in histories])
+
+
+class FakeBundle:  # components.recommend.tower.Tower
+    def __init__(self) -> None:
+        self.model = FakeTwoTower()
+        self.vectors = embed
+
+
+class EventsRanker:
+    """Scores by the 30-day events feature, so features visibly reach the ranker."""
+
+    def score(self, frame: pd.DataFrame) -> np.ndarray:
+        assert list(frame.columns) == list(RANKER_FEATURES)
+        return frame[ITEM_EVENTS_30D].to_numpy()
+
+
+def loaded(model, name="reco-two-tower", version="7") -> Loaded:
+    return Loaded(ModelRef(name, "champion", version), model, loaded_at=123.0)
+
+
+class FakeStore:
+    """``online_features`` over fixed rows: user 1 recently saw item 5; items 4.. have events."""
+
+    def __init__(self, recent=(5,), unavailable=()) -> None:
+        self.recent = list(recent)
+        self.unavailable = set(unavailable)
+        self.calls: list[tuple[list[int], list[int]]] = []
+
+    def __call__(self, users, items):
+        self.calls.append((list(users), list(items)))
+        user_frame = pd.DataFrame(
+            {
+                USER_RECENT_ITEMS: [self.recent if u == 1 else [] for u in users],
+                FOUND: [u == 1 for u in users],
+            },
+            index=pd.Index(list(users), name=USER_ID, dtype="int64"),
+        )
+        item_frame = pd.DataFrame(
+            {
+                ITEM_EVENTS_30D: [float(i) for i in items],
+                ITEM_AVAILABLE: [0 if i in self.unavailable else 1 for i in items],
+                FOUND: True,
+            },
+            index=pd.Index(list(items), name=ITEM_ID, dtype="int64"),
+        )
+        return user_frame, item_frame
+
+
+@pytest.fixture
+def sources(interactions, items):
+    return CandidateSources.from_tables(
+        build_serving_tables(interactions, items, covisit_days=None)
+    )
+
+
+def test_history_puts_the_online_store_first_then_the_tables(sources):
+    history = user_history(1, 3, sources, FakeStore(recent=(5, 2)))
+    assert history.items.tolist() == [5, 2, 3]  # 5, 2 online; 3 from the tables; cut at 3
+    assert history.seen.tolist() == [1, 2, 3, 5]
+    assert history.fallbacks == [] and bool(history.user_features[FOUND].iloc[0])
+    for store in (None, broken):
+        down = user_history(1, 3, sources, store)
+        assert down.items.tolist() == [3, 2, 1] and down.fallbacks == [FALLBACK_ONLINE_STORE]
+        assert down.user_features is None
+
+
+def test_known_user_gets_k_unseen_candidates_with_the_tower_and_index(sources):
+    bundle = FakeBundle()
+    pool = recommend_candidates(
+        Query(user_id=1, k=3),
+        sources,
+        tower=loaded(bundle),
+        search=exact_search,
+        read_features=FakeStore(),
+        recently_seen=np.array([9]),
+    )
+    assert bundle.model.histories == [[5, 3]]  # the tower's history length
+    assert not set(pool.item_ids.tolist()) & {1, 2, 3, 5, 9}
+    assert SOURCE_ANN in set(pool.sources) and pool.fallbacks == []
+    assert pool.versions == {"reco-two-tower": "7"} and pool.loaded_at == {"reco-two-tower": 123.0}
+    assert pool.user_features is not None and "Retrieval" in pool.timings
+
+
+def test_missing_parts_degrade_the_pool_but_still_fill_it(sources):
+    pool = recommend_candidates(
+        Query(user_id=1, k=3),
+        sources,
+        tower=None,
+        search=exact_search,
+        read_features=None,
+        tables_degraded=True,
+    )
+    assert set(pool.fallbacks) == {
+        FALLBACK_RETRIEVAL_MODEL,
+        FALLBACK_ONLINE_STORE,
+        FALLBACK_TABLES,
+    }
+    assert pool.versions == {} and SOURCE_ANN not in set(pool.sources)
+    assert (pool.available & ~np.isin(pool.item_ids, [1, 2, 3])).sum() >= 3
+    milvus_down = recommend_candidates(
+        Query(user_id=1, k=3),
+        sources,
+        tower=loaded(FakeBundle()),
+        search=broken,
+        read_features=FakeStore(),
+    )
+    assert milvus_down.fallbacks == [FALLBACK_MILVUS]
+
+
+def test_cold_user_gets_popularity(sources):
+    pool = recommend_candidates(
+        Query(user_id=99, k=3),
+        sources,
+        tower=loaded(FakeBundle()),
+        search=exact_search,
+        read_features=FakeStore(),
+    )
+    assert pool.cold_start and set(pool.sources) == {SOURCE_POPULAR}
+    assert pool.item_ids[:3].tolist() == sources.popular(3).ids.tolist()
+
+
+def test_ranking_scores_with_online_features_and_the_store_overrides_availability(sources):
+    store = FakeStore(unavailable={10})
+    pool = recommend_candidates(
+        Query(user_id=99, k=4), sources, tower=None, search=None, read_features=store
+    )
+    ranked = rank_pool(pool, loaded(EventsRanker(), "reco-ranker", "2"), store)
+    assert store.calls[-1] == ([], pool.item_ids.tolist())  # the user row came with retrieval
+    assert ranked.scores.tolist() == [float(i) for i in pool.item_ids]
+    assert not ranked.available[pool.item_ids == 10].any()
+    assert ranked.versions == {"reco-ranker": "2"} and ranked.user_features is None
+    result = finalize(ranked, Query(user_id=99, k=4), 1.0, None)
+    ids = [i.item_id for i in result.items]
+    assert len(ids) == 4 and 10 not in ids and ids == sorted(ids, reverse=True)
+    assert result.fallbacks == [FALLBACK_RETRIEVAL_MODEL]  # no tower; the ranker ran
+
+
+def test_ranking_without_ranker_or_store_keeps_retrieval_order_and_says_so(sources):
+    pool = recommend_candidates(
+        Query(user_id=99, k=3), sources, tower=None, search=None, read_features=None
+    )
+    ranked = rank_pool(pool, None, None)
+    assert ranked.scores.tolist() == (-pool.retrieval_ranks).tolist()
+    assert {FALLBACK_RANKER, FALLBACK_ONLINE_STORE} <= set(ranked.fallbacks)
+    store_fails = rank_pool(
+        recommend_candidates(
+            Query(user_id=99, k=3), sources, tower=None, search=None, read_features=None
+        ),
+        loaded(EventsRanker(), "reco-ranker", "2"),
+        broken,
+    )
+    assert FALLBACK_ONLINE_STORE in store_fails.fallbacks
+    assert FALLBACK_RANKER not in store_fails.fallbacks  # defaults, scored by the ranker
+
+
+def test_similar_and_known_items(sources):
+    found = similar_items(2, 3, sources, tower=loaded(FakeBundle()), search=exact_search)
+    assert (
+        found.fallbacks == [] and len(found.items) == 3 and 2 not in [i for i, _, _ in found.items]
+    )
+    assert found.items[0][2].startswith("Item ") and found.versions == {"reco-two-tower": "7"}
+    degraded = similar_items(2, 3, sources, tower=None, search=None, tables_degraded=True)
+    assert degraded.fallbacks == [FALLBACK_RETRIEVAL_MODEL, FALLBACK_TABLES]
+    assert len(degraded.items) == 3
+    assert similar_items(999, 3, sources, tower=None, search=None) is None
+    assert known_items(sources, [999, 4, 1]) == [4, 1]
