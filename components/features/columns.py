@@ -116,7 +116,10 @@ def _derived(name: str, entity: str, source: Source, doc: str) -> str:
 
 # From retrieval, with each candidate.
 RETRIEVAL_SCORE = _derived(
-    "retrieval_score", PAIR_ENTITY, Source.RETRIEVAL, "Two-tower similarity of user and item."
+    "retrieval_score",
+    PAIR_ENTITY,
+    Source.RETRIEVAL,
+    "Two-tower dot product (0 without a user vector).",
 )
 RETRIEVAL_RANK = _derived(
     "retrieval_rank", PAIR_ENTITY, Source.RETRIEVAL, "0 = retrieval's best candidate for the user."
