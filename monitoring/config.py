@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from components.data.columns import CONTEXT, EVENT_TYPE
-from components.features.columns import USER_EVENTS_7D, USER_ITEMS_ALL
+from components.features.columns import DRIFT_FEATURES
 
 CATEGORY = "category"  # primary category of the consumed item
 HOUR_OF_DAY = "hour_of_day"
@@ -19,7 +19,7 @@ PURCHASE_RATE = "purchase_rate"  # per user: purchases / events
 SCORE = "score"  # a score serving logged (column of the prediction log)
 
 EVENT_FEATURES: tuple[str, ...] = (EVENT_TYPE, CATEGORY, CONTEXT, HOUR_OF_DAY, ITEM_POPULARITY)
-USER_FEATURES: tuple[str, ...] = (USER_EVENTS_7D, USER_ITEMS_ALL)  # the ranker's Feast features
+USER_FEATURES: tuple[str, ...] = DRIFT_FEATURES  # Feast user features declared with drift=True
 ENGAGEMENT_FEATURES: tuple[str, ...] = (CLICK_RATE, PURCHASE_RATE)
 SCORE_FEATURES: tuple[str, ...] = (SCORE,)
 WINDOW_FEATURES: tuple[str, ...] = EVENT_FEATURES + USER_FEATURES  # the share counts these

@@ -12,6 +12,7 @@ Lists and strings (recent items, category shares) are rebuilt only for users who
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -56,6 +57,7 @@ from components.features.columns import (
 
 _DAY_NS = 86_400 * 10**9
 _NO_NEXT = np.iinfo(np.int64).max
+_WINDOW_DAYS = (7, 30, 60, 365)  # 60: the 30 days before the last 30 (item_trend)
 
 
 def _ns(values: pd.Series) -> np.ndarray:
@@ -122,23 +124,42 @@ def _share_strings(
     return top_out, share_out
 
 
-def build_feature_tables(
-    interactions: pd.DataFrame,
-    items: pd.DataFrame,
-    snapshot_times: Sequence[pd.Timestamp],
-    *,
-    progress: bool = False,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(user_features, item_features): one row per entity per snapshot, point-in-time correct.
+@dataclass(frozen=True)
+class SnapshotInputs:
+    """Interactions as integer codes, sorted once, and the catalog aligned with the item codes.
 
-    Users get a row from their first event on; items from their creation (or first event) on.
-    ``item_available`` and ``item_categories`` come from the catalog as it is now (the catalog has
-    no history); every count uses only events at or before the row's ``event_timestamp``.
+    Events are sorted by (time, item, user): the same tie-break as the evaluation split. Ids are
+    coded by position in ``user_ids`` / ``item_ids`` (every catalog item plus every item seen).
     """
-    snapshots = sorted({_snapshot(t) for t in snapshot_times})
-    snap_ns = np.array([t.value for t in snapshots], dtype=np.int64)
 
-    # Events sorted once by (time, item, user): the same tie-break as the evaluation split.
+    ts: np.ndarray  # event time, ns since the epoch, ascending
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    u_code: np.ndarray  # per event
+    i_code: np.ndarray  # per event
+    next_ts: np.ndarray  # per event: when the same (user, item) happens next, else _NO_NEXT
+    categories: pd.Series  # per item code, pipe-joined ("" if none)
+    available: np.ndarray  # per item code: 1 = in the catalog and available
+    created: np.ndarray  # per item code: creation time in ns, _NO_NEXT if unknown
+
+    @property
+    def pair(self) -> np.ndarray:
+        """(user, item) per event as one integer."""
+        return self.u_code * len(self.item_ids) + self.i_code
+
+
+@dataclass(frozen=True)
+class Window:
+    """Snapshot ``t``: events ``[0, k)`` happened by then, ``[since[d], k)`` in its last d days."""
+
+    t: pd.Timestamp
+    t_ns: int
+    k: int
+    since: dict[int, int]
+
+
+def snapshot_inputs(interactions: pd.DataFrame, items: pd.DataFrame) -> SnapshotInputs:
+    """Code and sort the events once; line the catalog up with the item codes."""
     events = pd.DataFrame(
         {
             "ts": _ns(interactions[TIMESTAMP]) if len(interactions) else np.array([], np.int64),
@@ -150,7 +171,7 @@ def build_feature_tables(
     catalog = items.drop_duplicates(ITEM_ID).set_index(ITEM_ID)
     item_ids = np.union1d(catalog.index.to_numpy(dtype=np.int64), events["item"].to_numpy())
     user_ids = np.unique(events["user"].to_numpy())
-    n_items, n_users = len(item_ids), len(user_ids)
+    n_items = len(item_ids)
     catalog = catalog.reindex(item_ids)
     in_catalog = np.isin(item_ids, items[ITEM_ID].to_numpy())
 
@@ -158,30 +179,18 @@ def build_feature_tables(
     i_code = np.searchsorted(item_ids, events["item"].to_numpy())
     u_code = np.searchsorted(user_ids, events["user"].to_numpy())
     pair = u_code * n_items + i_code
-    first_of_pair = (~pd.Series(pair).duplicated()).to_numpy(dtype=np.float64)
     # When the same (user, item) happens next: an event is "latest as of t" iff ts <= t < next.
     next_ts = np.full(len(ts), _NO_NEXT, dtype=np.int64)
     by_pair = np.lexsort((np.arange(len(ts)), pair))
     same = pair[by_pair][1:] == pair[by_pair][:-1]
     next_ts[by_pair[:-1][same]] = ts[by_pair[1:][same]]
 
-    # The same events ordered by user (then time) for the recent-items lists.
-    by_user = np.lexsort((np.arange(len(ts)), u_code))
-    bu_user, bu_ts, bu_next = u_code[by_user], ts[by_user], next_ts[by_user]
-    bu_item = item_ids[i_code[by_user]]
-
-    user_first = np.full(n_users, _NO_NEXT, dtype=np.int64)
-    np.minimum.at(user_first, u_code, ts)
-    item_first = np.full(n_items, _NO_NEXT, dtype=np.int64)
-    np.minimum.at(item_first, i_code, ts)
     created = (
         _ns(catalog[CREATED_AT].reset_index(drop=True))
         if CREATED_AT in catalog and n_items
         else np.full(n_items, np.iinfo(np.int64).min, dtype=np.int64)
     )
     created = np.where(created == np.iinfo(np.int64).min, _NO_NEXT, created)  # NaT -> unknown
-    item_birth = np.minimum(created, item_first)  # _NO_NEXT = never seen, no creation date
-
     categories = (
         catalog[CATEGORIES].reset_index(drop=True)
         if CATEGORIES in catalog
@@ -192,115 +201,220 @@ def build_feature_tables(
         if AVAILABLE in catalog
         else in_catalog
     ).astype(np.int64)
+    return SnapshotInputs(
+        ts=ts,
+        user_ids=user_ids,
+        item_ids=item_ids,
+        u_code=u_code,
+        i_code=i_code,
+        next_ts=next_ts,
+        categories=categories,
+        available=available,
+        created=created,
+    )
 
-    # Each event spread over its item's categories with weight 1 / (number of categories).
-    vocab, cat_ptr, cat_codes = _category_index(categories)
-    n_cat_of_item = np.diff(cat_ptr)
-    per_event = n_cat_of_item[i_code]
-    ev_rep = np.repeat(np.arange(len(ts)), per_event)
-    offsets = np.arange(len(ev_rep)) - np.repeat(np.cumsum(per_event) - per_event, per_event)
-    ex_cell = u_code[ev_rep] * max(len(vocab), 1) + cat_codes[cat_ptr[i_code[ev_rep]] + offsets]
-    ex_weight = 1.0 / per_event[ev_rep] if len(ev_rep) else np.array([], np.float64)
-    ex_end = np.concatenate([[0], np.cumsum(per_event)])  # exploded rows of events [0, k)
 
+def snapshot_windows(ts: np.ndarray, snapshot_times: Sequence[pd.Timestamp]) -> list[Window]:
+    """The snapshots in time order, each with where its windows start in the sorted events."""
+    windows = []
+    for t in sorted({_snapshot(t) for t in snapshot_times}):
+        t_ns = t.value
+        since = {
+            days: int(np.searchsorted(ts, t_ns - days * _DAY_NS, side="right"))
+            for days in _WINDOW_DAYS
+        }
+        windows.append(Window(t, t_ns, int(np.searchsorted(ts, t_ns, side="right")), since))
+    return windows
+
+
+def _count(codes: np.ndarray, n: int) -> np.ndarray:
+    """Events per code, for all ``n`` codes."""
+    return np.bincount(codes, minlength=n)
+
+
+def _first_event(codes: np.ndarray, ts: np.ndarray, n: int) -> np.ndarray:
+    first = np.full(n, _NO_NEXT, dtype=np.int64)
+    np.minimum.at(first, codes, ts)
+    return first
+
+
+def user_features(
+    inputs: SnapshotInputs, windows: Sequence[Window], *, progress: bool = False
+) -> pd.DataFrame:
+    """The user view: one row per user per snapshot from the user's first event on.
+
+    Running per-user counters take only the events since the previous snapshot; the recent-items
+    list and the category strings are rebuilt only for users who had new events.
+    """
+    ts, u_code = inputs.ts, inputs.u_code
+    n_users = len(inputs.user_ids)
+    first_of_pair = (~pd.Series(inputs.pair).duplicated()).to_numpy(dtype=np.float64)
+    user_first = _first_event(u_code, ts, n_users)
+    recent = _RecentItems(inputs)
+    shares = _CategoryShares(inputs)
     user_all = np.zeros(n_users, np.int64)
     user_items = np.zeros(n_users, np.float64)
-    item_all = np.zeros(n_items, np.int64)
-    cat_matrix = np.zeros((n_users, max(len(vocab), 1)), np.float64)
-    recent: list[list[int]] = [[] for _ in range(n_users)]
-    top_cats = [""] * n_users
-    shares = [""] * n_users
 
-    user_frames: list[pd.DataFrame] = []
-    item_frames: list[pd.DataFrame] = []
+    frames: list[pd.DataFrame] = []
     prev_k = 0
-    for t_ns, t in zip(
-        snap_ns, tqdm(snapshots, desc="feature snapshots", disable=not progress), strict=True
-    ):
-        k = int(np.searchsorted(ts, t_ns, side="right"))
-        # Window (t - d, t] = events [lo_d, k).
-        lo7, lo30, lo60, lo365 = (
-            int(np.searchsorted(ts, t_ns - days * _DAY_NS, side="right"))
-            for days in (7, 30, 60, 365)
-        )
-        new_u, new_i = u_code[prev_k:k], i_code[prev_k:k]
-        user_all += np.bincount(new_u, minlength=n_users)
+    for w in tqdm(windows, desc="user feature snapshots", disable=not progress):
+        k = w.k
+        new_u = u_code[prev_k:k]
+        user_all += _count(new_u, n_users)
         user_items += np.bincount(new_u, weights=first_of_pair[prev_k:k], minlength=n_users)
-        item_all += np.bincount(new_i, minlength=n_items)
-        a, b = ex_end[prev_k], ex_end[k]
-        cat_matrix += np.bincount(
-            ex_cell[a:b], weights=ex_weight[a:b], minlength=cat_matrix.size
-        ).reshape(cat_matrix.shape)
-
+        shares.add(prev_k, k)
         changed = np.unique(new_u)
-        if len(changed):
-            top, share = _share_strings(cat_matrix, changed, vocab)
-            for row, top_s, share_s in zip(changed, top, share, strict=True):
-                top_cats[row], shares[row] = top_s, share_s
-            # Latest occurrence of each (user, item) as of t, last RECENT_ITEMS_N per user.
-            keep = np.isin(bu_user, changed) & (bu_ts <= t_ns) & (bu_next > t_ns)
-            idx = np.flatnonzero(keep)
-            owners = bu_user[idx]
-            from_end = np.searchsorted(owners, owners, side="right") - np.arange(len(idx)) - 1
-            idx, owners = idx[from_end < RECENT_ITEMS_N], owners[from_end < RECENT_ITEMS_N]
-            picked, owners = bu_item[idx][::-1], owners[::-1]  # most recent first
-            bounds = np.flatnonzero(np.diff(owners)) + 1
-            for chunk_items, chunk_owner in zip(
-                np.split(picked, bounds), np.split(owners, bounds), strict=True
-            ):
-                recent[int(chunk_owner[0])] = chunk_items.tolist()
+        shares.refresh(changed)
+        recent.refresh(changed, w.t_ns)
+        prev_k = k
 
-        active_users = np.flatnonzero(user_first <= t_ns)
-        if len(active_users):
-            window = {
-                USER_EVENTS_7D: np.bincount(u_code[lo7:k], minlength=n_users),
-                USER_EVENTS_30D: np.bincount(u_code[lo30:k], minlength=n_users),
-                USER_EVENTS_365D: np.bincount(u_code[lo365:k], minlength=n_users),
-            }
-            frame = pd.DataFrame(
+        active = np.flatnonzero(user_first <= w.t_ns)
+        if not len(active):
+            continue
+        frames.append(
+            pd.DataFrame(
                 {
-                    USER_ID: user_ids[active_users],
-                    EVENT_TIMESTAMP: t,
-                    **{name: counts[active_users] for name, counts in window.items()},
-                    USER_EVENTS_ALL: user_all[active_users],
-                    USER_ITEMS_ALL: user_items[active_users].astype(np.int64),
-                    USER_DAYS_SINCE_FIRST: (t_ns - user_first[active_users]) / _DAY_NS,
-                    USER_RECENT_ITEMS: [recent[u] for u in active_users],
-                    USER_TOP_CATEGORIES: [top_cats[u] for u in active_users],
-                    USER_CATEGORY_SHARES: [shares[u] for u in active_users],
+                    USER_ID: inputs.user_ids[active],
+                    EVENT_TIMESTAMP: w.t,
+                    USER_EVENTS_7D: _count(u_code[w.since[7] : k], n_users)[active],
+                    USER_EVENTS_30D: _count(u_code[w.since[30] : k], n_users)[active],
+                    USER_EVENTS_365D: _count(u_code[w.since[365] : k], n_users)[active],
+                    USER_EVENTS_ALL: user_all[active],
+                    USER_ITEMS_ALL: user_items[active].astype(np.int64),
+                    USER_DAYS_SINCE_FIRST: (w.t_ns - user_first[active]) / _DAY_NS,
+                    USER_RECENT_ITEMS: [recent.lists[u] for u in active],
+                    USER_TOP_CATEGORIES: [shares.top[u] for u in active],
+                    USER_CATEGORY_SHARES: [shares.shares[u] for u in active],
                 }
             )
-            user_frames.append(frame)
+        )
+    return _concat(frames, USER_ID, USER_FEATURES)
 
-        live = np.flatnonzero((item_birth <= t_ns) | (item_birth == _NO_NEXT))
-        if len(live):
-            e30 = np.bincount(i_code[lo30:k], minlength=n_items)
-            e_prev30 = np.bincount(i_code[lo60:lo30], minlength=n_items)
-            window_pairs = np.unique(pair[lo30:k])
-            users_30d = np.bincount(window_pairs % n_items, minlength=n_items)
-            birth = item_birth[live]
-            age = np.where(birth == _NO_NEXT, 0.0, np.maximum(t_ns - birth, 0) / _DAY_NS)
-            frame = pd.DataFrame(
+
+class _RecentItems:
+    """Per user: the last RECENT_ITEMS_N distinct items, most recent first."""
+
+    def __init__(self, inputs: SnapshotInputs) -> None:
+        # The events ordered by user (then time).
+        by_user = np.lexsort((np.arange(len(inputs.ts)), inputs.u_code))
+        self._user = inputs.u_code[by_user]
+        self._ts = inputs.ts[by_user]
+        self._next = inputs.next_ts[by_user]
+        self._item = inputs.item_ids[inputs.i_code[by_user]]
+        self.lists: list[list[int]] = [[] for _ in range(len(inputs.user_ids))]
+
+    def refresh(self, users: np.ndarray, t_ns: int) -> None:
+        """Rebuild the lists of ``users`` as of ``t_ns``."""
+        if not len(users):
+            return
+        # Latest occurrence of each (user, item) as of t, last RECENT_ITEMS_N per user.
+        keep = np.isin(self._user, users) & (self._ts <= t_ns) & (self._next > t_ns)
+        idx = np.flatnonzero(keep)
+        owners = self._user[idx]
+        from_end = np.searchsorted(owners, owners, side="right") - np.arange(len(idx)) - 1
+        idx, owners = idx[from_end < RECENT_ITEMS_N], owners[from_end < RECENT_ITEMS_N]
+        picked, owners = self._item[idx][::-1], owners[::-1]  # most recent first
+        bounds = np.flatnonzero(np.diff(owners)) + 1
+        for chunk_items, chunk_owner in zip(
+            np.split(picked, bounds), np.split(owners, bounds), strict=True
+        ):
+            self.lists[int(chunk_owner[0])] = chunk_items.tolist()
+
+
+class _CategoryShares:
+    """Per user: category weights (each event spread over its item's categories, 1/n each) and
+    the top-categories and shares strings made from them."""
+
+    def __init__(self, inputs: SnapshotInputs) -> None:
+        u_code, i_code = inputs.u_code, inputs.i_code
+        n_users = len(inputs.user_ids)
+        vocab, cat_ptr, cat_codes = _category_index(inputs.categories)
+        per_event = np.diff(cat_ptr)[i_code]
+        ev_rep = np.repeat(np.arange(len(i_code)), per_event)
+        offsets = np.arange(len(ev_rep)) - np.repeat(np.cumsum(per_event) - per_event, per_event)
+        self._vocab = vocab
+        self._cell = (
+            u_code[ev_rep] * max(len(vocab), 1) + cat_codes[cat_ptr[i_code[ev_rep]] + offsets]
+        )
+        self._weight = 1.0 / per_event[ev_rep] if len(ev_rep) else np.array([], np.float64)
+        self._end = np.concatenate([[0], np.cumsum(per_event)])  # exploded rows of events [0, k)
+        self._matrix = np.zeros((n_users, max(len(vocab), 1)), np.float64)
+        self.top = [""] * n_users
+        self.shares = [""] * n_users
+
+    def add(self, start: int, stop: int) -> None:
+        """Count the events ``[start, stop)``."""
+        a, b = self._end[start], self._end[stop]
+        self._matrix += np.bincount(
+            self._cell[a:b], weights=self._weight[a:b], minlength=self._matrix.size
+        ).reshape(self._matrix.shape)
+
+    def refresh(self, users: np.ndarray) -> None:
+        """Rebuild the strings of ``users`` from the current weights."""
+        if not len(users):
+            return
+        top, share = _share_strings(self._matrix, users, self._vocab)
+        for row, top_s, share_s in zip(users, top, share, strict=True):
+            self.top[row], self.shares[row] = top_s, share_s
+
+
+def item_features(inputs: SnapshotInputs, windows: Sequence[Window]) -> pd.DataFrame:
+    """The item view: one row per item per snapshot from its creation (or first event) on.
+
+    ``item_available`` and ``item_categories`` come from the catalog as it is now (the catalog
+    has no history); every count uses only events at or before the row's time.
+    """
+    i_code, pair = inputs.i_code, inputs.pair
+    n_items = len(inputs.item_ids)
+    birth = np.minimum(inputs.created, _first_event(i_code, inputs.ts, n_items))
+    categories = inputs.categories.to_numpy(dtype=object)
+    item_all = np.zeros(n_items, np.int64)
+
+    frames: list[pd.DataFrame] = []
+    prev_k = 0
+    for w in windows:
+        k = w.k
+        item_all += _count(i_code[prev_k:k], n_items)
+        prev_k = k
+        live = np.flatnonzero((birth <= w.t_ns) | (birth == _NO_NEXT))  # _NO_NEXT: no date
+        if not len(live):
+            continue
+        lo30 = w.since[30]
+        e30 = _count(i_code[lo30:k], n_items)
+        e_prev30 = _count(i_code[w.since[60] : lo30], n_items)
+        users_30d = _count(np.unique(pair[lo30:k]) % n_items, n_items)
+        age = np.where(birth[live] == _NO_NEXT, 0.0, np.maximum(w.t_ns - birth[live], 0) / _DAY_NS)
+        frames.append(
+            pd.DataFrame(
                 {
-                    ITEM_ID: item_ids[live],
-                    EVENT_TIMESTAMP: t,
-                    ITEM_EVENTS_7D: np.bincount(i_code[lo7:k], minlength=n_items)[live],
+                    ITEM_ID: inputs.item_ids[live],
+                    EVENT_TIMESTAMP: w.t,
+                    ITEM_EVENTS_7D: _count(i_code[w.since[7] : k], n_items)[live],
                     ITEM_EVENTS_30D: e30[live],
-                    ITEM_EVENTS_365D: np.bincount(i_code[lo365:k], minlength=n_items)[live],
+                    ITEM_EVENTS_365D: _count(i_code[w.since[365] : k], n_items)[live],
                     ITEM_EVENTS_ALL: item_all[live],
                     ITEM_USERS_30D: users_30d[live],
                     ITEM_TREND: np.log((e30[live] + 1.0) / (e_prev30[live] + 1.0)),
                     ITEM_AGE_DAYS: age,
-                    ITEM_AVAILABLE: available[live],
-                    ITEM_CATEGORIES: categories.to_numpy(dtype=object)[live],
+                    ITEM_AVAILABLE: inputs.available[live],
+                    ITEM_CATEGORIES: categories[live],
                 }
             )
-            item_frames.append(frame)
-        prev_k = k
+        )
+    return _concat(frames, ITEM_ID, ITEM_FEATURES)
 
-    user_features = _concat(user_frames, USER_ID, USER_FEATURES)
-    item_features = _concat(item_frames, ITEM_ID, ITEM_FEATURES)
-    return user_features, item_features
+
+def build_feature_tables(
+    interactions: pd.DataFrame,
+    items: pd.DataFrame,
+    snapshot_times: Sequence[pd.Timestamp],
+    *,
+    progress: bool = False,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(user_features, item_features): one row per entity per snapshot, point-in-time correct."""
+    inputs = snapshot_inputs(interactions, items)
+    windows = snapshot_windows(inputs.ts, snapshot_times)
+    return user_features(inputs, windows, progress=progress), item_features(inputs, windows)
 
 
 def _concat(frames: list[pd.DataFrame], key: str, features: Sequence[str]) -> pd.DataFrame:
@@ -310,6 +424,10 @@ def _concat(frames: list[pd.DataFrame], key: str, features: Sequence[str]) -> pd
         empty[key] = empty[key].astype(np.int64)
         empty[EVENT_TIMESTAMP] = empty[EVENT_TIMESTAMP].astype("datetime64[ns, UTC]")
         return empty
-    out = pd.concat(frames, ignore_index=True)[columns]
+    out = pd.concat(frames, ignore_index=True)
+    missing = [c for c in columns if c not in out]
+    if missing:
+        raise KeyError(f"declared features not computed by the builder: {missing}")
+    out = out[columns]
     out[EVENT_TIMESTAMP] = out[EVENT_TIMESTAMP].astype("datetime64[ns, UTC]")
     return out

@@ -23,29 +23,15 @@ from feast.value_type import ValueType
 from components.data.columns import ITEM_ID, USER_ID
 from components.features.columns import (
     EVENT_TIMESTAMP,
-    ITEM_AGE_DAYS,
-    ITEM_AVAILABLE,
-    ITEM_CATEGORIES,
     ITEM_ENTITY,
-    ITEM_EVENTS_7D,
-    ITEM_EVENTS_30D,
-    ITEM_EVENTS_365D,
-    ITEM_EVENTS_ALL,
-    ITEM_TREND,
-    ITEM_USERS_30D,
     ITEM_VIEW,
     RANKER_SERVICE,
-    USER_CATEGORY_SHARES,
-    USER_DAYS_SINCE_FIRST,
     USER_ENTITY,
-    USER_EVENTS_7D,
-    USER_EVENTS_30D,
-    USER_EVENTS_365D,
-    USER_EVENTS_ALL,
-    USER_ITEMS_ALL,
-    USER_RECENT_ITEMS,
-    USER_TOP_CATEGORIES,
     USER_VIEW,
+    Dtype,
+    Feature,
+    Ranker,
+    stored,
 )
 
 FEATURE_TTL = timedelta(days=3650)
@@ -65,33 +51,25 @@ item = Entity(
     description="A catalog item.",
 )
 
-USER_SCHEMA = [
-    Field(name=USER_EVENTS_7D, dtype=Int64),
-    Field(name=USER_EVENTS_30D, dtype=Int64),
-    Field(name=USER_EVENTS_365D, dtype=Int64),
-    Field(name=USER_EVENTS_ALL, dtype=Int64),
-    Field(name=USER_ITEMS_ALL, dtype=Int64, description="Distinct items ever."),
-    Field(name=USER_DAYS_SINCE_FIRST, dtype=Float64),
-    Field(name=USER_RECENT_ITEMS, dtype=Array(Int64), description="Most recent first."),
-    Field(name=USER_TOP_CATEGORIES, dtype=String, description="Pipe-joined, by share."),
-    Field(name=USER_CATEGORY_SHARES, dtype=String, description='"Action:0.4000|Comedy:0.2000"'),
-]
-ITEM_SCHEMA = [
-    Field(name=ITEM_EVENTS_7D, dtype=Int64),
-    Field(name=ITEM_EVENTS_30D, dtype=Int64),
-    Field(name=ITEM_EVENTS_365D, dtype=Int64),
-    Field(name=ITEM_EVENTS_ALL, dtype=Int64),
-    Field(name=ITEM_USERS_30D, dtype=Int64),
-    Field(name=ITEM_TREND, dtype=Float64, description="log((30d + 1) / (previous 30d + 1))."),
-    Field(name=ITEM_AGE_DAYS, dtype=Float64),
-    Field(name=ITEM_AVAILABLE, dtype=Int64, description="1 = can be recommended."),
-    Field(name=ITEM_CATEGORIES, dtype=String),
-]
+FEAST_TYPES = {
+    Dtype.INT64: Int64,
+    Dtype.FLOAT64: Float64,
+    Dtype.STRING: String,
+    Dtype.INT64_LIST: Array(Int64),
+}
 
-# What the ranker reads: everything but the raw lists (the ranker uses affinities derived from
-# them by `components.features.ranking`, which needs the category strings, not the id list).
-RANKER_USER_FEATURES = [f.name for f in USER_SCHEMA if f.name != USER_RECENT_ITEMS]
-RANKER_ITEM_FEATURES = [f.name for f in ITEM_SCHEMA]
+
+def _schema(features: tuple[Feature, ...]) -> list[Field]:
+    return [Field(name=f.name, dtype=FEAST_TYPES[f.dtype], description=f.doc) for f in features]
+
+
+USER_SCHEMA = _schema(stored(USER_ENTITY))
+ITEM_SCHEMA = _schema(stored(ITEM_ENTITY))
+
+# What the ranker reads: its columns and the stored features it derives columns from (not the
+# recent-items list, which only serving's already-seen rule uses).
+RANKER_USER_FEATURES = [f.name for f in stored(USER_ENTITY) if f.ranker is not Ranker.NONE]
+RANKER_ITEM_FEATURES = [f.name for f in stored(ITEM_ENTITY) if f.ranker is not Ranker.NONE]
 
 
 def build_definitions(offline_dir: Path, project: str | None = None) -> list[FeastObject]:

@@ -17,72 +17,33 @@ import pandas as pd
 
 from components.data.columns import CATEGORY_SEPARATOR, ITEM_ID, USER_ID
 from components.features.columns import (
-    ITEM_AGE_DAYS,
-    ITEM_AVAILABLE,
+    FEATURES,
     ITEM_CATEGORIES,
-    ITEM_DEFAULTS,
-    ITEM_EVENTS_7D,
-    ITEM_EVENTS_30D,
-    ITEM_EVENTS_365D,
-    ITEM_EVENTS_ALL,
-    ITEM_TREND,
-    ITEM_USERS_30D,
-    SHARE_SEPARATOR,
-    USER_CATEGORY_SHARES,
-    USER_DAYS_SINCE_FIRST,
-    USER_DEFAULTS,
-    USER_EVENTS_7D,
-    USER_EVENTS_30D,
-    USER_EVENTS_365D,
-    USER_EVENTS_ALL,
-    USER_ITEMS_ALL,
-    USER_TOP_CATEGORIES,
-)
-
-RETRIEVAL_SCORE = "retrieval_score"
-RETRIEVAL_RANK = "retrieval_rank"  # 0 = retrieval's best candidate for the user
-ITEM_N_CATEGORIES = "item_n_categories"
-USER_CATEGORY_AFFINITY = "user_category_affinity"  # user's share covered by the item's categories
-ITEM_IN_TOP_CATEGORY = "item_in_top_category"  # 1 if the item has the user's top category
-
-_ITEM_NUMERIC = (
-    ITEM_EVENTS_7D,
-    ITEM_EVENTS_30D,
-    ITEM_EVENTS_365D,
-    ITEM_EVENTS_ALL,
-    ITEM_USERS_30D,
-    ITEM_TREND,
-    ITEM_AGE_DAYS,
-    ITEM_AVAILABLE,
-)
-_USER_NUMERIC = (
-    USER_EVENTS_7D,
-    USER_EVENTS_30D,
-    USER_EVENTS_365D,
-    USER_EVENTS_ALL,
-    USER_ITEMS_ALL,
-    USER_DAYS_SINCE_FIRST,
-)
-
-RANKER_FEATURES: tuple[str, ...] = (
-    RETRIEVAL_SCORE,
-    RETRIEVAL_RANK,
-    *_ITEM_NUMERIC,
-    ITEM_N_CATEGORIES,
-    *_USER_NUMERIC,
-    USER_CATEGORY_AFFINITY,
+    ITEM_ENTITY,
     ITEM_IN_TOP_CATEGORY,
+    ITEM_N_CATEGORIES,
+    RETRIEVAL_RANK,
+    RETRIEVAL_SCORE,
+    SHARE_SEPARATOR,
+    USER_CATEGORY_AFFINITY,
+    USER_CATEGORY_SHARES,
+    USER_ENTITY,
+    USER_TOP_CATEGORIES,
+    Ranker,
+    Source,
 )
 
-DEFAULT_FEATURES: dict[str, float] = {
-    RETRIEVAL_SCORE: 0.0,
-    RETRIEVAL_RANK: 0.0,
-    **{name: float(ITEM_DEFAULTS[name]) for name in _ITEM_NUMERIC},
-    ITEM_N_CATEGORIES: 0.0,
-    **{name: float(USER_DEFAULTS[name]) for name in _USER_NUMERIC},
-    USER_CATEGORY_AFFINITY: 0.0,
-    ITEM_IN_TOP_CATEGORY: 0.0,
-}
+# The matrix's columns and their defaults, in declaration order (see components.features.columns).
+_COLUMNS = tuple(f for f in FEATURES if f.ranker is Ranker.COLUMN)
+RANKER_FEATURES: tuple[str, ...] = tuple(f.name for f in _COLUMNS)
+DEFAULT_FEATURES: dict[str, float] = {f.name: float(f.default) for f in _COLUMNS}
+# Stored numbers that become columns as they are.
+_ITEM_NUMERIC = tuple(
+    f.name for f in _COLUMNS if f.entity == ITEM_ENTITY and f.source is Source.SNAPSHOT
+)
+_USER_NUMERIC = tuple(
+    f.name for f in _COLUMNS if f.entity == USER_ENTITY and f.source is Source.SNAPSHOT
+)
 
 
 def _rows(features: pd.DataFrame | None, key: str, ids: np.ndarray, pairs: pd.DataFrame):

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from components.data.columns import ITEM_ID, USER_ID
-from components.features.columns import ITEM_AVAILABLE
-from components.features.ranking import RETRIEVAL_RANK, RETRIEVAL_SCORE, ranker_feature_frame
+from components.features.columns import ITEM_AVAILABLE, RETRIEVAL_RANK, RETRIEVAL_SCORE
+from components.features.ranking import ranker_feature_frame
 from components.features.store import FOUND
 from components.recommend.candidates import CandidatePool
 

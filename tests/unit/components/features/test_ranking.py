@@ -8,16 +8,14 @@ import pytest
 
 from components.data.columns import ITEM_ID, USER_ID
 from components.features import columns as fc
-from components.features.ranking import (
-    DEFAULT_FEATURES,
+from components.features.columns import (
     ITEM_IN_TOP_CATEGORY,
     ITEM_N_CATEGORIES,
-    RANKER_FEATURES,
     RETRIEVAL_RANK,
     RETRIEVAL_SCORE,
     USER_CATEGORY_AFFINITY,
-    ranker_feature_frame,
 )
+from components.features.ranking import DEFAULT_FEATURES, RANKER_FEATURES, ranker_feature_frame
 
 USERS = pd.DataFrame(
     {
