@@ -7,7 +7,13 @@ import json
 import pytest
 
 from components.registry import CHAMPION, alias_version, registry_client
-from components.retrieval.index import alias_target, collection_count, milvus_client, release_milvus
+from components.retrieval.index import (
+    alias_target,
+    collection_count,
+    collection_info,
+    milvus_client,
+    release_milvus,
+)
 from components.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -36,6 +42,9 @@ def test_pipeline_registers_champions_indexes_items_and_reports(trained_state: S
         _, items = load_source(TINY_SOURCE)
         available = int(pd.Series(items["available"]).sum())
         assert collection_count(milvus, settings.milvus_collection_alias) == available
+        # the run's shard parameter is what the collection was created with
+        info = collection_info(milvus, settings.milvus_collection_alias)
+        assert info["num_shards.requested"] == TINY_ARGS["num_shards"]
     finally:
         release_milvus(milvus, settings.resolved_milvus_uri)
 
