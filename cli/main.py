@@ -7,6 +7,7 @@ import logging
 import typer
 
 from cli import data, monitor, pipeline, serve
+from components.training_params import TrainingParams
 
 app = typer.Typer(
     name="reco",
@@ -38,8 +39,8 @@ def settings() -> None:
 
 @app.command()
 def quickstart(
-    source: str = typer.Option("synthetic", help=pipeline.SOURCE_HELP),
-    epochs: int = typer.Option(5, min=1, help="Two-tower training epochs."),
+    source: str = pipeline.param_option("source"),
+    epochs: int = pipeline.param_option("epochs"),
     port: int | None = typer.Option(None, min=1, max=65535, help="HTTP port of the app."),
     no_serve: bool = typer.Option(False, "--no-serve", help="Stop after training."),
 ) -> None:
@@ -47,14 +48,7 @@ def quickstart(
 
     Runs the training pipeline with the KFP local runner, prints the evaluation table, then
     serves the new champions over HTTP and prints a curl to call them (Ctrl-C stops)."""
-    pipeline.run(
-        source=source,
-        epochs=epochs,
-        embedding_dim=64,
-        candidate_k=200,
-        num_shards=2,
-        stream_logs=False,
-    )
+    pipeline.run_locally(TrainingParams(source=source, epochs=epochs))
     if not no_serve:
         serve.serve(host=None, port=port)
 

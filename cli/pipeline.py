@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from components.settings import Settings, get_settings
+from components.training_params import TrainingParams, default, description, minimum
 
 app = typer.Typer(help="Compile, run locally, submit or upload the training pipeline.")
 
-SOURCE_HELP = (
-    "Data source: 'synthetic', 'synthetic:drift=0.5,seed=3', a folder with interactions/items "
-    "Parquet files, or a MovieLens folder (ml-latest-small CSV or ml-1m '::' format)."
-)
+
+def param_option(name: str) -> Any:
+    """A ``--<name>`` option whose default, bound and help are the `TrainingParams` field's."""
+    return typer.Option(default(name), min=minimum(name), help=description(name))
 
 
 @app.command("compile")
@@ -30,27 +32,34 @@ def compile_(
 
 @app.command("run")
 def run(
-    source: str = typer.Option("synthetic", help=SOURCE_HELP),
-    epochs: int = typer.Option(5, min=1, help="Two-tower training epochs."),
-    embedding_dim: int = typer.Option(64, min=4, help="Two-tower embedding size."),
-    candidate_k: int = typer.Option(200, min=100, help="Retrieval candidates per user."),
-    num_shards: int = typer.Option(2, min=1, help="Milvus shards (Milvus Lite ignores it)."),
+    source: str = param_option("source"),
+    epochs: int = param_option("epochs"),
+    embedding_dim: int = param_option("embedding_dim"),
+    candidate_k: int = param_option("candidate_k"),
+    num_shards: int | None = param_option("num_shards"),
     stream_logs: bool = typer.Option(
         False, "--stream-logs", help="Print every step's full log, not one line per step."
     ),
 ) -> None:
     """Run the whole pipeline with the KFP local runner (no cluster, no Docker)."""
+    params = TrainingParams(
+        source=source,
+        epochs=epochs,
+        embedding_dim=embedding_dim,
+        candidate_k=candidate_k,
+        num_shards=num_shards,
+    )
+    run_locally(params, stream_logs=stream_logs)
+
+
+def run_locally(params: TrainingParams, stream_logs: bool = False) -> None:
+    """Run the pipeline here, one line per step (or every log line), then print the evaluation
+    table and what the gate did."""
     from cli.progress import pipeline_console
     from pipelines.training import run_local
 
     settings = get_settings()
-    arguments = {
-        "source": source,
-        "epochs": epochs,
-        "embedding_dim": embedding_dim,
-        "candidate_k": candidate_k,
-        "num_shards": num_shards,
-    }
+    arguments = params.arguments()
     typer.echo(f"state folder: {settings.state_dir}")
     if stream_logs:
         run_local(settings, **arguments)
@@ -69,25 +78,24 @@ def run(
 
 @app.command("submit")
 def submit(
-    source: str = typer.Option("synthetic", help=SOURCE_HELP),
-    epochs: int = typer.Option(5, min=1),
-    embedding_dim: int = typer.Option(64, min=4),
-    candidate_k: int = typer.Option(200, min=100),
-    num_shards: int = typer.Option(2, min=1),
+    source: str = param_option("source"),
+    epochs: int = param_option("epochs"),
+    embedding_dim: int = param_option("embedding_dim"),
+    candidate_k: int = param_option("candidate_k"),
+    num_shards: int | None = param_option("num_shards"),
     experiment: str | None = typer.Option(None, help="KFP experiment name."),
 ) -> None:
     """Start a run on the Kubeflow Pipelines cluster at RECO_KFP_HOST."""
     from pipelines.training import submit as submit_run
 
-    run_id = submit_run(
-        get_settings(),
-        experiment=experiment,
+    params = TrainingParams(
         source=source,
         epochs=epochs,
         embedding_dim=embedding_dim,
         candidate_k=candidate_k,
         num_shards=num_shards,
     )
+    run_id = submit_run(get_settings(), experiment=experiment, **params.arguments())
     typer.echo(f"started run {run_id}")
 
 

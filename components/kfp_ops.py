@@ -74,17 +74,17 @@ def train_ranker_op(
     two_tower: Input[Model],
     fit: Input[Dataset],
     label: Input[Dataset],
-    items: Input[Dataset],
     feature_tables: Input[Dataset],
     candidate_k: int,
     ranker: Output[Model],
     metrics: Output[Metrics],
 ) -> None:
-    """Train the XGBoost ranker on two-tower candidates labelled by the later window."""
+    """Train the XGBoost ranker on two-tower candidates labelled by the later window
+    (``feature_tables``: only orders it after the features step, whose store it reads)."""
     from components.steps import train_ranking
 
     for name, value in train_ranking(
-        two_tower.path, fit.path, label.path, items.path, ranker.path, candidate_k=candidate_k
+        two_tower.path, fit.path, label.path, ranker.path, candidate_k=candidate_k
     ).items():
         metrics.log_metric(name, value)
 
@@ -156,20 +156,18 @@ def register_op(
     """Register both models as challenger; promote them and the Milvus alias if the gate passes."""
     from collections import namedtuple
 
-    from components.steps import register_and_gate
+    from components.steps import GateInputs, register_and_gate
 
-    result = register_and_gate(
+    inputs = GateInputs(
         two_tower.path,
         ranker.path,
         evaluation.path,
         train.path,
         test.path,
         items.path,
-        collection,
-        params,
-        decision.path,
         predictions.path,
         {"html": report_html.path, "md": report_md.path},
     )
+    result = register_and_gate(inputs, collection, params, decision.path)
     decision.metadata.update({"promoted": result["promoted"], "reason": result["reason"]})
     return namedtuple("GateOutputs", ["promoted"])(bool(result["promoted"]))

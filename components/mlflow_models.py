@@ -10,10 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import mlflow
 import numpy as np
 import pandas as pd
-from mlflow.models import infer_signature
 from mlflow.pyfunc import PythonModel
 
 ARTIFACT_KEY = "model_dir"
@@ -44,26 +42,6 @@ class RankerPyfunc(PythonModel):
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> np.ndarray:
         return self._ranker.score(model_input)
-
-
-def log_model_dir(
-    python_model: PythonModel,
-    model_dir: Path,
-    registered_name: str,
-    example_input: pd.DataFrame,
-    example_output: np.ndarray,
-) -> str:
-    """Logs a saved model folder under the active run, registers it, returns the new version."""
-    info = mlflow.pyfunc.log_model(
-        name="model",
-        python_model=python_model,
-        artifacts={ARTIFACT_KEY: str(model_dir)},
-        signature=infer_signature(example_input, example_output),
-        input_example=example_input,
-        registered_model_name=registered_name,
-        pip_requirements=[],
-    )
-    return str(info.registered_model_version)
 
 
 def model_dir_of(downloaded: Path) -> Path:

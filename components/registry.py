@@ -7,20 +7,41 @@ the split they were measured on, so a gate only compares figures measured on the
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlflow
+import numpy as np
+import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+from mlflow.pyfunc import PythonModel
+
+from components.data.columns import ITEM_ID, USER_ID
+from components.features.ranking import DEFAULT_FEATURES, RANKER_FEATURES
+from components.mlflow_models import ARTIFACT_KEY, RankerPyfunc, TwoTowerPyfunc, model_dir_of
+
+if TYPE_CHECKING:  # for hints only: importing them costs torch and xgboost to every reader
+    from components.ranker.model import Ranker
+    from components.two_tower.export import TwoTowerRetrieval
 
 log = logging.getLogger(__name__)
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 GATE_METRIC = "ndcg@10"
+GATED_SYSTEM = "two_tower_ranker"  # the evaluation's name for what serving serves
+# Version tags the gate reads back: the figure it compares and the split it was measured on.
+SCORE_TAG = "ndcg_at_10"
+FINGERPRINT_TAG = "split_fingerprint"
+ITEM_EMBEDDINGS_ARTIFACT = "item_embeddings"
+ITEM_EMBEDDINGS_FILE = "item_embeddings.parquet"
 
 
 def registry_client(uri: str) -> MlflowClient:
@@ -121,6 +142,171 @@ def apply_gate(
         log.info("champion unchanged: %s", decision.reason)
     decision.versions = dict(versions)
     return decision
+
+
+def champion_score(
+    champion: Mapping[str, str] | None, fingerprint: str, reevaluate: Callable[[], float]
+) -> float | None:
+    """The champion's gate figure on this split: its own tag when it was measured on this very
+    split, else ``reevaluate()`` (re-scores the champion on this split). None: no champion."""
+    if champion is None:
+        return None
+    if champion.get(FINGERPRINT_TAG) == fingerprint and SCORE_TAG in champion:
+        return float(champion[SCORE_TAG])
+    score = float(reevaluate())
+    log.info("champion re-evaluated on this split: %s %.4f", GATE_METRIC, score)
+    return score
+
+
+def gate(
+    score: float,
+    champion: Mapping[str, str] | None,
+    fingerprint: str,
+    reevaluate: Callable[[], float],
+    min_improvement: float = 0.0,
+) -> GateDecision:
+    """The champion gate: ``champion`` is the champion version's tags (``champion_metrics``),
+    ``fingerprint`` the split the challenger's ``score`` was measured on."""
+    return decide_promotion(
+        score, champion_score(champion, fingerprint, reevaluate), min_improvement
+    )
+
+
+def version_tags(
+    evaluation: Mapping[str, Any], fingerprint: str, collection: str, run_id: str
+) -> dict[str, Any]:
+    """What a new version carries: its figures, the split they were measured on, its Milvus
+    collection and the training run that logged its reference data."""
+    results, context = evaluation["results"], evaluation.get("context", {})
+    return {
+        FINGERPRINT_TAG: fingerprint,
+        "milvus_collection": collection,
+        SCORE_TAG: results[GATED_SYSTEM][GATE_METRIC],
+        "recall_at_100": results[GATED_SYSTEM]["recall@100"],
+        "retrieval_recall_at_100": results["two_tower"]["recall@100"],
+        "training_run_id": run_id,
+        "users_evaluated": context.get("users_evaluated", ""),
+    }
+
+
+def tag_versions(
+    client: MlflowClient, versions: Mapping[str, str], tags: Mapping[str, Any]
+) -> None:
+    for name, version in versions.items():
+        tag_version(client, name, version, dict(tags))
+
+
+# --- a training run's record: evaluation, data for its consumers, models ---------------------
+
+
+@contextlib.contextmanager
+def scratch_folder(state_dir: Path) -> Iterator[Path]:
+    """A folder in the state folder for files on their way into (or out of) MLflow; removed
+    afterwards, whatever happens."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=state_dir, prefix="tmp-") as folder:
+        yield Path(folder)
+
+
+@contextlib.contextmanager
+def training_run(name: str) -> Iterator[str]:
+    """An MLflow run that the ``log_*`` functions below write into; yields its id."""
+    with mlflow.start_run(run_name=name) as run:
+        yield run.info.run_id
+
+
+def log_evaluation(
+    params: Mapping[str, Any],
+    evaluation: Mapping[str, Any],
+    tags: Mapping[str, str],
+    reports: Mapping[str, str],
+) -> None:
+    """The run's parameters, every system's figures as metrics, and the report (``reports``:
+    file suffix -> text, e.g. the HTML people read)."""
+    mlflow.log_params(dict(params))
+    for system, values in evaluation["results"].items():
+        mlflow.log_metrics({f"{system}.{k}".replace("@", "_at_"): v for k, v in values.items()})
+    mlflow.set_tags(dict(tags))
+    mlflow.log_dict(dict(evaluation), "evaluation/evaluation.json")
+    for suffix, text in reports.items():
+        mlflow.log_text(text, f"evaluation/evaluation.{suffix}")
+
+
+def log_folder(artifact_path: str, write: Callable[[Path], Any], state_dir: Path) -> None:
+    """``write`` fills a scratch folder, logged as ``artifact_path/`` of the active run."""
+    with scratch_folder(state_dir) as scratch:
+        folder = scratch / "folder"
+        folder.mkdir()
+        write(folder)
+        mlflow.log_artifacts(str(folder), artifact_path)
+
+
+def log_frames(artifact_path: str, frames: Mapping[str, pd.DataFrame], state_dir: Path) -> None:
+    """Each frame as ``artifact_path/<file name>`` (Parquet) of the active run."""
+
+    def write(folder: Path) -> None:
+        for file_name, frame in frames.items():
+            frame.to_parquet(folder / file_name, index=False)
+
+    log_folder(artifact_path, write, state_dir)
+
+
+def log_item_embeddings(ids: Sequence[int], vectors: np.ndarray, state_dir: Path) -> None:
+    """Every catalog item's vector, as indexed in Milvus, beside the model that made them."""
+    frame = pd.DataFrame({ITEM_ID: np.asarray(ids, dtype=np.int64)})
+    frame["embedding"] = list(np.asarray(vectors, dtype=np.float32))
+    log_frames(ITEM_EMBEDDINGS_ARTIFACT, {ITEM_EMBEDDINGS_FILE: frame}, state_dir)
+
+
+def log_model_dir(
+    python_model: PythonModel,
+    model_dir: Path,
+    registered_name: str,
+    example_input: pd.DataFrame,
+    example_output: np.ndarray,
+) -> str:
+    """Logs a saved model folder under the active run, registers it, returns the new version."""
+    info = mlflow.pyfunc.log_model(
+        name="model",
+        python_model=python_model,
+        artifacts={ARTIFACT_KEY: str(model_dir)},
+        signature=infer_signature(example_input, example_output),
+        input_example=example_input,
+        registered_model_name=registered_name,
+        pip_requirements=[],
+    )
+    return str(info.registered_model_version)
+
+
+def register_models(
+    two_tower_dir: Path,
+    retrieval: TwoTowerRetrieval,
+    two_tower_name: str,
+    ranker_dir: Path,
+    ranker: Ranker,
+    ranker_name: str,
+    example_item: int,
+) -> dict[str, str]:
+    """Log and register both models under the active run, each with an input example and a
+    signature; returns model name -> new version."""
+    tower_input = pd.DataFrame({USER_ID: [1, 2], "history": [str(example_item), ""]})
+    tower_output = retrieval.user_embeddings([1, 2], [[example_item], []])
+    ranker_input = pd.DataFrame([DEFAULT_FEATURES])[list(RANKER_FEATURES)].astype(np.float32)
+    return {
+        two_tower_name: log_model_dir(
+            TwoTowerPyfunc(), two_tower_dir, two_tower_name, tower_input, tower_output
+        ),
+        ranker_name: log_model_dir(
+            RankerPyfunc(), ranker_dir, ranker_name, ranker_input, ranker.score(ranker_input)
+        ),
+    }
+
+
+def download_champions(tracking_uri: str, names: Sequence[str], folder: Path) -> list[Path]:
+    """The folders our loaders read of each model's champion, downloaded under ``folder``."""
+    return [
+        model_dir_of(download_model(tracking_uri, name, CHAMPION, folder / name)) for name in names
+    ]
 
 
 def registry_summary(client: MlflowClient, name: str) -> str:

@@ -36,9 +36,14 @@ class Settings(BaseSettings):
     milvus_uri: str | None = Field(
         None, description="A .db file = Milvus Lite; http(s)://... = server."
     )
-    milvus_token: str | None = None
+    milvus_token: str | None = Field(None, json_schema_extra={"secret": True})
     milvus_collection_alias: str = "reco_items"
-    milvus_num_shards: int = Field(2, ge=1, description="Ignored by Milvus Lite.")
+    milvus_num_shards: int = Field(
+        2,
+        ge=1,
+        description="Shards of a new item collection (the pipeline's default; Milvus "
+        "Lite ignores it).",
+    )
     milvus_index_type: str = "HNSW"
     milvus_metric_type: str = "IP"
 
@@ -125,6 +130,17 @@ class Settings(BaseSettings):
     def ensure_dirs(self) -> None:
         for path in (self.state_dir, self.resolved_data_dir, self.reports_dir):
             path.mkdir(parents=True, exist_ok=True)
+
+
+def environment_variable(field: str) -> str:
+    """The environment variable that sets a settings field (``milvus_uri`` -> RECO_MILVUS_URI)."""
+    return f"{Settings.model_config['env_prefix']}{field.upper()}"
+
+
+def is_secret(field: str) -> bool:
+    """Fields marked secret are never written into files such as a compiled pipeline."""
+    extra = Settings.model_fields[field].json_schema_extra
+    return isinstance(extra, dict) and bool(extra.get("secret"))
 
 
 @lru_cache(maxsize=1)

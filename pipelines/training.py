@@ -11,30 +11,25 @@ from typing import Any
 from kfp import compiler, dsl
 
 from components import kfp_ops
-from components.settings import Settings
+from components.settings import Settings, environment_variable, is_secret
+from components.training_params import default
 
 PIPELINE_NAME = "reco-training"
 
-# Endpoints every step needs; set on each task from the Settings used to compile, so the same
-# YAML runs against whatever the settings point at (embedded paths locally, services in-cluster).
-_ENV_FIELDS = {
-    "RECO_STATE_DIR": "state_dir",
-    "RECO_MLFLOW_TRACKING_URI": "resolved_mlflow_uri",
-    "RECO_MILVUS_URI": "resolved_milvus_uri",
-    "RECO_MILVUS_COLLECTION_ALIAS": "milvus_collection_alias",
-    "RECO_MILVUS_INDEX_TYPE": "milvus_index_type",
-    "RECO_FEAST_REPO": "resolved_feast_repo",
-    "RECO_FEAST_ONLINE_STORE": "feast_online_store",
-    "RECO_MLFLOW_EXPERIMENT": "mlflow_experiment",
-}
-
 
 def step_environment(settings: Settings) -> dict[str, str]:
+    """The settings every step runs with, as RECO_* variables set on each task: so the same YAML
+    runs against whatever the compiling settings point at (embedded paths locally, services
+    in-cluster). Every settings field that has a value goes (paths made absolute), except
+    secrets: they would be written into the compiled YAML."""
     env = {}
-    for name, attr in _ENV_FIELDS.items():
-        value = getattr(settings, attr)
-        if value is not None:
-            env[name] = str(value)
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        if value is None or is_secret(name):
+            continue
+        if isinstance(value, Path):
+            value = value.expanduser().resolve()
+        env[environment_variable(name)] = str(value)
     return env
 
 
@@ -51,12 +46,13 @@ def build_pipeline(settings: Settings) -> Any:
         description="Train a TorchRec two-tower retriever and an XGBoost ranker, evaluate them "
         "against baselines, index item embeddings in Milvus and register the models in MLflow.",
     )
+    # Defaults from `TrainingParams`; the shard count's from the settings (the chart's value).
     def training(
-        source: str = "synthetic",
-        epochs: int = 5,
-        embedding_dim: int = 64,
-        candidate_k: int = 200,
-        num_shards: int = 2,
+        source: str = default("source"),
+        epochs: int = default("epochs"),
+        embedding_dim: int = default("embedding_dim"),
+        candidate_k: int = default("candidate_k"),
+        num_shards: int = settings.milvus_num_shards,
     ) -> None:
         ingest = with_env(kfp_ops.ingest_op(source=source)).set_display_name("ingest + validate")
         split = with_env(kfp_ops.split_op(interactions=ingest.outputs["interactions"]))
@@ -83,7 +79,6 @@ def build_pipeline(settings: Settings) -> Any:
                 two_tower=two_tower.outputs["model"],
                 fit=split.outputs["fit"],
                 label=split.outputs["label"],
-                items=ingest.outputs["items"],
                 feature_tables=features.outputs["feature_tables"],
                 candidate_k=candidate_k,
             )

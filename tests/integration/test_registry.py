@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from components.mlflow_models import RankerPyfunc, log_model_dir
+from components.mlflow_models import RankerPyfunc
 from components.ranker.model import label_candidates, save_ranker, train_ranker
 from components.registry import (
     CHALLENGER,
@@ -17,6 +17,7 @@ from components.registry import (
     configure_mlflow,
     decide_promotion,
     download_model,
+    log_model_dir,
     registry_client,
     registry_summary,
 )

@@ -386,12 +386,13 @@ def promote_copy_of_champion(settings: Settings, tables_dir: Path, scratch: Path
     import mlflow
 
     from components.features.ranking import DEFAULT_FEATURES, RANKER_FEATURES
-    from components.mlflow_models import RankerPyfunc, TwoTowerPyfunc, log_model_dir, model_dir_of
+    from components.mlflow_models import RankerPyfunc, TwoTowerPyfunc, model_dir_of
     from components.ranker.model import load_ranker
     from components.registry import (
         CHAMPION,
         configure_mlflow,
         download_model,
+        log_model_dir,
         registry_client,
         tag_version,
     )

@@ -8,7 +8,7 @@ import pytest
 
 from components.registry import CHAMPION, alias_version, registry_client
 from components.retrieval.client import milvus_client, release_milvus
-from components.retrieval.info import alias_target, collection_count
+from components.retrieval.info import alias_target, collection_count, collection_info
 from components.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -37,6 +37,9 @@ def test_pipeline_registers_champions_indexes_items_and_reports(trained_state: S
         _, items = load_source(TINY_SOURCE)
         available = int(pd.Series(items["available"]).sum())
         assert collection_count(milvus, settings.milvus_collection_alias) == available
+        # the run's shard parameter is what the collection was created with
+        info = collection_info(milvus, settings.milvus_collection_alias)
+        assert info["num_shards.requested"] == TINY_ARGS["num_shards"]
     finally:
         release_milvus(milvus, settings.resolved_milvus_uri)
 

@@ -23,3 +23,24 @@ def test_help_lists_the_options(command: list[str], expected: list[str]) -> None
     assert result.exit_code == 0, result.output
     for word in expected:
         assert word in result.output
+
+
+def test_pipeline_run_hands_the_training_params_to_the_local_run(monkeypatch) -> None:
+    from cli import pipeline
+    from components.training_params import TrainingParams
+
+    runs: list[tuple[TrainingParams, bool]] = []
+
+    def record(params: TrainingParams, stream_logs: bool) -> None:
+        runs.append((params, stream_logs))
+
+    monkeypatch.setattr(pipeline, "run_locally", record)
+    result = CliRunner().invoke(app, ["pipeline", "run", "--epochs", "3", "--stream-logs"])
+    assert result.exit_code == 0, result.output
+    assert runs == [(TrainingParams(epochs=3), True)]  # the rest: declared defaults
+    assert "num_shards" not in runs[0][0].arguments()  # left to the settings
+
+
+def test_pipeline_options_enforce_the_declared_bounds() -> None:
+    result = CliRunner().invoke(app, ["pipeline", "run", "--candidate-k", "99"])
+    assert result.exit_code != 0 and "candidate-k" in result.output

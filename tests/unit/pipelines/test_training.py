@@ -1,10 +1,13 @@
-"""The compiled pipeline is what a user uploads to the KFP UI: check it holds every step."""
+"""The compiled pipeline is what a user uploads to the KFP UI: check it holds every step, takes
+its parameters from `TrainingParams` and hands the steps the settings it was compiled with."""
 
 from pathlib import Path
 
+import pytest
 import yaml
 
-from components.settings import Settings
+from components.settings import Settings, environment_variable, is_secret
+from components.training_params import TrainingParams
 from pipelines.training import compile_pipeline, step_environment
 
 STEPS = {
@@ -19,14 +22,16 @@ STEPS = {
 }
 
 
+def _spec(settings: Settings, tmp_path: Path) -> dict:
+    return yaml.safe_load(compile_pipeline(settings, tmp_path / "p.yaml").read_text())
+
+
 def test_compiled_yaml_contains_every_component(tmp_path: Path) -> None:
     settings = Settings(state_dir=tmp_path)
-    spec = yaml.safe_load(compile_pipeline(settings, tmp_path / "p.yaml").read_text())
+    spec = _spec(settings, tmp_path)
     assert {name.removeprefix("comp-") for name in spec["components"]} == STEPS
     tasks = spec["root"]["dag"]["tasks"]
     assert set(tasks) == STEPS
-    params = spec["root"]["inputDefinitions"]["parameters"]
-    assert {"source", "epochs", "embedding_dim", "candidate_k", "num_shards"} <= set(params)
     executors = spec["deploymentSpec"]["executors"]
     images = {e["container"]["image"] for e in executors.values()}
     assert images == {settings.pipeline_image}
@@ -36,10 +41,60 @@ def test_compiled_yaml_contains_every_component(tmp_path: Path) -> None:
     assert outputs["report_md"]["artifactType"]["schemaTitle"] == "system.Markdown"
 
 
+def test_pipeline_parameters_are_the_training_params_with_their_defaults(tmp_path: Path) -> None:
+    settings = Settings(state_dir=tmp_path, milvus_num_shards=5)
+    params = _spec(settings, tmp_path)["root"]["inputDefinitions"]["parameters"]
+    assert set(params) == set(TrainingParams.model_fields)
+    defaults = {name: p["defaultValue"] for name, p in params.items()}
+    expected = {**TrainingParams().arguments(), "num_shards": 5}  # shards: from the settings
+    assert defaults == expected
+
+
 def test_steps_get_the_endpoints_from_settings(tmp_path: Path) -> None:
     settings = Settings(state_dir=tmp_path, mlflow_tracking_uri="http://mlflow:5000")
     env = step_environment(settings)
     assert env["RECO_MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
-    assert env["RECO_MILVUS_URI"] == str(tmp_path / "milvus.db")
+    assert env["RECO_STATE_DIR"] == str(tmp_path)
     spec = compile_pipeline(settings, tmp_path / "p.yaml").read_text()
     assert "http://mlflow:5000" in spec
+
+
+def test_a_pod_resolves_the_same_settings_as_the_compiler(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings(state_dir=tmp_path, milvus_collection_alias="other")
+    for name, value in step_environment(settings).items():
+        monkeypatch.setenv(name, value)
+    pod = Settings()
+    assert pod.model_dump() == settings.model_dump()  # resolved endpoints included
+
+
+def _value_for(name: str, tmp_path: Path) -> str:
+    """A valid, non-default environment value for a settings field."""
+    default = Settings.model_fields[name].default
+    if name.endswith("_port"):
+        return "8123"
+    if isinstance(default, int):
+        return str(default + 3)
+    if name.endswith(("_dir", "_repo")):
+        return str(tmp_path / name)
+    if name == "milvus_index_type":
+        return "IVF_FLAT"
+    if name == "milvus_metric_type":
+        return "COSINE"
+    return f"value-of-{name}"
+
+
+def test_every_settings_field_set_in_the_environment_reaches_the_steps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    given = {environment_variable(n): _value_for(n, tmp_path) for n in Settings.model_fields}
+    for name, value in given.items():
+        monkeypatch.setenv(name, value)
+    env = step_environment(Settings())
+    secrets = {environment_variable(n) for n in Settings.model_fields if is_secret(n)}
+    assert secrets == {"RECO_MILVUS_TOKEN"}
+    assert {name: env.get(name) for name in given if name not in secrets} == {
+        name: value for name, value in given.items() if name not in secrets
+    }
+    assert not secrets & set(env)  # a token is never written into the compiled YAML
