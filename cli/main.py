@@ -31,10 +31,14 @@ def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logg
 
 @app.command()
 def settings() -> None:
-    """Print the effective settings (defaults overridden by RECO_* environment variables)."""
-    from components.settings import get_settings
+    """Print the effective settings (defaults overridden by RECO_* environment variables).
 
-    typer.echo(get_settings().model_dump_json(indent=2))
+    Secrets (e.g. RECO_MILVUS_TOKEN) show as "***" when set: terminals and CI logs are kept."""
+    import json
+
+    from components.settings import get_settings, masked
+
+    typer.echo(json.dumps(masked(get_settings()), indent=2))
 
 
 @app.command()

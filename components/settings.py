@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, computed_field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -141,6 +142,18 @@ def is_secret(field: str) -> bool:
     """Fields marked secret are never written into files such as a compiled pipeline."""
     extra = Settings.model_fields[field].json_schema_extra
     return isinstance(extra, dict) and bool(extra.get("secret"))
+
+
+MASK = "***"
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """The settings as JSON values, with every secret field that is set replaced by ``MASK``."""
+    values = settings.model_dump(mode="json")
+    for name in Settings.model_fields:
+        if is_secret(name) and values.get(name):
+            values[name] = MASK
+    return values
 
 
 @lru_cache(maxsize=1)

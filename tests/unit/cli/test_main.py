@@ -44,3 +44,21 @@ def test_pipeline_run_hands_the_training_params_to_the_local_run(monkeypatch) ->
 def test_pipeline_options_enforce_the_declared_bounds() -> None:
     result = CliRunner().invoke(app, ["pipeline", "run", "--candidate-k", "99"])
     assert result.exit_code != 0 and "candidate-k" in result.output
+
+
+def test_settings_prints_the_configuration_with_secrets_masked(monkeypatch) -> None:
+    import json
+
+    from components.settings import get_settings
+
+    monkeypatch.setenv("RECO_MILVUS_TOKEN", "root:Milvus-s3cret")
+    monkeypatch.setenv("RECO_MILVUS_NUM_SHARDS", "4")
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["settings"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "s3cret" not in result.output
+    shown = json.loads(result.output)
+    assert shown["milvus_token"] == "***" and shown["milvus_num_shards"] == 4
