@@ -34,6 +34,7 @@ from components.recommend.results import Recommendations
 from components.settings import Settings
 from serving.config import ServeArgs
 from serving.deployments import Ranking, Reranking, Retrieval
+from serving.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from serving.metrics import CONTENT_TYPE, process_metrics
 from serving.schemas import (
     MAX_K,
@@ -60,6 +61,11 @@ api = FastAPI(
     description="Two-tower retrieval (Milvus) + XGBoost ranking (Feast features) + re-ranking "
     "(business rules, MMR). Routes are versioned under /v1.",
 )
+
+
+# Ingress.__init__ sets the limit from its args; until then (and in tests) the default applies.
+api.state.max_body_bytes = DEFAULT_MAX_BODY_BYTES
+api.add_middleware(BodyLimit, limit=lambda: api.state.max_body_bytes)
 
 
 @api.middleware("http")
@@ -140,6 +146,7 @@ class Ingress:
     ) -> None:
         self._retrieval, self._ranking, self._reranking = retrieval, ranking, reranking
         self._experiment = args.experiment
+        api.state.max_body_bytes = args.max_body_bytes
         self._event_log = args.event_log_dir
         self._predictions = PredictionLog(
             args.prediction_log_dir, max_age_s=args.prediction_flush_s

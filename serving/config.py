@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from components.recommend.experiment import Experiment
 from components.settings import Settings, get_settings
+from serving.limits import DEFAULT_MAX_BODY_BYTES
 
 
 class RetrievalOptions(BaseModel):
@@ -87,6 +88,11 @@ class ServeArgs(BaseModel):
     scratch_dir: Path = Field(description="downloaded models and private Milvus Lite copies")
     prediction_flush_s: float = Field(
         10.0, gt=0, description="longest time logged scores wait in memory before a flush"
+    )
+    max_body_bytes: int = Field(
+        DEFAULT_MAX_BODY_BYTES,
+        ge=1024,
+        description="larger request bodies get 413 before they are read (1 MiB by default)",
     )
     tables_dir: Path | None = Field(
         None,

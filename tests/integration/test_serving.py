@@ -212,6 +212,8 @@ def test_categories_filter_and_exclude_list(client, urls, tables):
         (json.dumps({"user_id": 1, "k": 10000}).encode(), "k"),
         (json.dumps({"user_id": 1, "color": "red"}).encode(), "color"),
         (json.dumps({"user_id": "x"}).encode(), "user_id"),
+        (json.dumps({"user_id": 2**63}).encode(), "user_id"),
+        (json.dumps({"user_id": 1, "context": {"note": "x" * 300}}).encode(), "context"),
     ],
 )
 def test_bad_requests_get_422_with_a_message(client, urls, content, field):
@@ -222,6 +224,14 @@ def test_bad_requests_get_422_with_a_message(client, urls, content, field):
     )
     assert response.status_code == 422
     assert field in response.json()["message"]
+
+
+def test_an_oversized_body_gets_413_and_the_app_keeps_answering(client, urls):
+    events = [{"user_id": 1, "item_id": 1, "event_type": "view", "context": {"n": "x" * 200}}]
+    response = client.post(f"{urls['main']}/v1/feedback", json={"events": events * 8000})
+    assert response.status_code == 413 and "larger than" in response.json()["message"]
+    assert client.get(f"{urls['main']}/v1/items/{2**64}/similar").status_code == 422
+    assert _recommend(client, urls["main"], user_id=1, k=3)["items"]
 
 
 def test_similar_items_and_404_for_an_unknown_item(client, urls, tables):
