@@ -100,10 +100,14 @@ def stop_process_group(server: subprocess.Popen, grace_s: float = STOP_GRACE_S) 
 
 @contextlib.contextmanager
 def running_milvus_server(
-    data_dir: Path, port: int | None = None, timeout_s: float = STARTUP_TIMEOUT_S
+    data_dir: Path,
+    port: int | None = None,
+    timeout_s: float = STARTUP_TIMEOUT_S,
+    extra_config: dict[str, str] | None = None,
 ) -> Iterator[str]:
     """Start ``milvus-server`` with its data in ``data_dir`` on a loopback port; yields its
-    ``http://127.0.0.1:PORT`` URI once pymilvus connects, and stops it on exit."""
+    ``http://127.0.0.1:PORT`` URI once pymilvus connects, and stops it on exit.
+    ``extra_config`` sets milvus.yaml keys, e.g. ``{"dataCoord.segment.maxSize": "1024"}``."""
     command = milvus_server_command()
     if command is None:
         raise FileNotFoundError("milvus-server not found: pip install milvus==2.3.5 (dev extra)")
@@ -111,9 +115,10 @@ def running_milvus_server(
     data_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     log_path = data_dir / "milvus-server.log"
+    extra = [f"--extra-config={key}={value}" for key, value in (extra_config or {}).items()]
     with open(log_path, "ab") as log_file:
         server = subprocess.Popen(
-            [command, "--data", str(data_dir), "--proxy-port", str(port)],
+            [command, "--data", str(data_dir), "--proxy-port", str(port), *extra],
             stdout=log_file,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
