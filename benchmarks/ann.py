@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import sys
 import tempfile
 import time
@@ -214,10 +215,11 @@ def markdown(results: list[dict[str, Any]], context: dict[str, Any]) -> str:
     lines = [
         MARK_START,
         f"Measured {context['date']} on {context['machine']} ({context['cpus']} CPUs, shared "
-        "with other work), Milvus server 2.3.5 standalone (`milvus-server` from pip) and Milvus "
-        f"Lite, pymilvus {context['pymilvus']}. {context['dim']}-d unit vectors near "
-        f"{context['clusters']} centres (seed {context['seed']}), {context['queries']} held-out "
-        f"queries, k={context['k']}, inner product; HNSW M={context['m']}, "
+        f"with other work): {' and '.join(sorted({r['backend'] for r in results}))}; the server "
+        f"is Milvus 2.3.5 standalone (`milvus-server` from pip), pymilvus {context['pymilvus']}."
+        f" {context['dim']}-d unit vectors near {context['clusters']} "
+        f"centres, noise {context['spread']} (seed {context['seed']}), {context['queries']} "
+        f"held-out queries, k={context['k']}, inner product; HNSW M={context['m']}, "
         f"efConstruction={context['ef_construction']}; batches of {context['batch']} queries "
         "per call.",
         "",
@@ -334,8 +336,9 @@ def main(argv: list[str] | None = None) -> int:
         "machine": f"{platform.system()} {platform.machine()}",
         "cpus": os.cpu_count(),
         "pymilvus": pymilvus.__version__,
-        "command": "benchmarks/ann.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        **{key: getattr(options, key) for key in ("dim", "clusters", "seed", "queries", "k")},
+        "command": shlex.join(["benchmarks/ann.py", *(argv if argv is not None else sys.argv[1:])]),
+        **{key: getattr(options, key) for key in ("dim", "clusters", "spread", "seed", "queries")},
+        "k": options.k,
         **{key: getattr(options, key) for key in ("m", "ef_construction", "batch")},
     }
     block = markdown(results, context)

@@ -29,10 +29,11 @@ def trained_state(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return settings
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def milvus_server_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Milvus standalone server (``milvus-server`` from the dev extra) on loopback, once
-    per session; skipped where the command is missing."""
+    per test module (stopped after it, so it does not idle through the rest of the suite);
+    skipped where the command is missing."""
     from .milvus_server import milvus_server_command, running_milvus_server
 
     if milvus_server_command() is None:

@@ -1,6 +1,6 @@
 """A real Milvus standalone server on loopback, from the PyPI package ``milvus`` (2.3.5, in the
 dev extra): ``milvus-server --data DIR --proxy-port N`` runs etcd and local storage embedded.
-The tests (session fixture in ``conftest.py``) and ``benchmarks/ann.py`` start it with
+The tests (a fixture in ``conftest.py``) and ``benchmarks/ann.py`` start it with
 ``running_milvus_server`` to exercise what Milvus Lite ignores (shards, index types, aliases on a
 server).
 

@@ -1,5 +1,5 @@
 """The item index on a real Milvus standalone server (``milvus-server`` from the dev extra, started
-once per session on loopback): what Milvus Lite ignores or forbids. The same project code as with
+once per module on loopback): what Milvus Lite ignores or forbids. The same project code as with
 Lite; only the URI differs.
 
 - ``num_shards`` is honoured (Lite always reports 1);
