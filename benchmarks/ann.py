@@ -32,17 +32,16 @@ from typing import Any
 
 import numpy as np
 
-from components.retrieval.index import (
+from components.retrieval.build import (
     IndexSpec,
     build_and_load,
     create_collection_for_run,
-    drop_stale_collections,
     insert_vectors,
-    milvus_client,
-    release_milvus,
-    search_items,
     swap_alias,
 )
+from components.retrieval.cleanup import drop_stale_collections
+from components.retrieval.client import milvus_client, release_milvus
+from components.retrieval.search import search_items
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # the server launcher is a dev tool that lives with the tests

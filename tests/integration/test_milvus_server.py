@@ -22,19 +22,12 @@ import numpy as np
 import pytest
 from pymilvus.exceptions import MilvusException
 
-from components.recommend.index_reader import make_search, open_index_reader, prepare_collection
-from components.retrieval.index import (
-    IndexSpec,
-    alias_target,
-    build_collection,
-    collection_info,
-    drop_stale_collections,
-    milvus_client,
-    publish_item_embeddings,
-    release_milvus,
-    search_items,
-    swap_alias,
-)
+from components.retrieval.build import IndexSpec, build_collection, swap_alias
+from components.retrieval.cleanup import drop_stale_collections
+from components.retrieval.client import milvus_client, release_milvus
+from components.retrieval.info import alias_target, collection_info
+from components.retrieval.reader import make_search, open_index_reader, prepare_collection
+from components.retrieval.search import search_items
 
 pytestmark = pytest.mark.integration
 
@@ -114,7 +107,8 @@ def test_search_loads_a_released_collection_on_demand(client):
 def test_alias_swap_on_the_server_while_a_reader_keeps_searching(client):
     ids_a, vectors, cats, avail = _catalog(seed=2)
     spec = IndexSpec(alias="live", dim=DIM)
-    name_a = publish_item_embeddings(client, spec, ids_a, vectors, cats, avail, "A", progress=False)
+    name_a = build_collection(client, spec, ids_a, vectors, cats, avail, "A", progress=False)
+    swap_alias(client, spec.alias, name_a)
     queries = vectors[:4]
     answers: list[tuple[float, float, str]] = []  # (started, finished, which collection answered)
     errors: list[BaseException] = []
@@ -166,7 +160,11 @@ def test_alias_swap_on_the_server_while_a_reader_keeps_searching(client):
 def test_serving_reader_connects_to_the_server_directly(client, milvus_server_uri, tmp_path: Path):
     ids, vectors, cats, avail = _catalog(seed=3)
     spec = IndexSpec(alias="served", dim=DIM, search_params={"ef": 80})
-    publish_item_embeddings(client, spec, ids, vectors, cats, avail, "r1", progress=False)
+    swap_alias(
+        client,
+        spec.alias,
+        build_collection(client, spec, ids, vectors, cats, avail, "r1", progress=False),
+    )
 
     reader = open_index_reader(milvus_server_uri, None, tmp_path / "scratch")
     try:
