@@ -306,3 +306,13 @@ def test_ray_auth_with_an_existing_secret_renders_no_secret(lib) -> None:
     for where, container in _ray_containers(ray):
         env = {e["name"]: e for e in container["env"]}
         assert env["RAY_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "my-ray-token", where
+
+
+def test_ray_auth_can_be_switched_off(lib) -> None:
+    objects = lib.render(sets=("rayService.auth.enabled=false",))
+    assert not lib.by_kind(objects, "Secret")
+    (ray,) = lib.by_kind(objects, "RayService")
+    assert "authOptions" not in ray["spec"]["rayClusterConfig"]
+    for where, container in _ray_containers(ray):
+        names = {e["name"] for e in container.get("env", [])}
+        assert not names & {"RAY_AUTH_MODE", "RAY_AUTH_TOKEN"}, where
