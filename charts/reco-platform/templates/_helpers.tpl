@@ -235,3 +235,36 @@ other. tests/chart/test_chart.py applies the same rule in Python and compares.
 {{- $_ := set $cfg "applications" $apps -}}
 {{- toYaml $cfg -}}
 {{- end }}
+
+{{/* Secret with the Ray auth token (key auth_token, the key KubeRay reads). */}}
+{{- define "reco.rayAuthSecretName" -}}
+{{- .Values.rayService.auth.existingSecret | default (printf "%s-ray-auth" (include "reco.fullname" .)) -}}
+{{- end }}
+
+{{/* Ray token authentication env of every Ray container (head, workers, autoscaler). */}}
+{{- define "reco.rayAuthEnv" -}}
+{{- if .Values.rayService.auth.enabled }}
+- name: RAY_AUTH_MODE
+  value: token
+- name: RAY_AUTH_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "reco.rayAuthSecretName" . }}
+      key: auth_token
+{{- end }}
+{{- end }}
+
+{{/*
+The generated Ray auth token, base64: the one already in the cluster (lookup, so an upgrade
+keeps it), else a new random one. Memoized in .Values so that the Secret and the checksum
+annotation of the Ray pods see the same token within one render.
+*/}}
+{{- define "reco.rayAuthToken" -}}
+{{- $auth := .Values.rayService.auth -}}
+{{- if not (hasKey $auth "_token") -}}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace (include "reco.rayAuthSecretName" .) -}}
+{{- $token := get ($existing.data | default dict) "auth_token" | default (randAlphaNum 48 | b64enc) -}}
+{{- $_ := set $auth "_token" $token -}}
+{{- end -}}
+{{- get $auth "_token" -}}
+{{- end }}
