@@ -21,6 +21,7 @@ from monitoring.config import (
     DEFAULT_THRESHOLD,
     DEFAULT_WINDOW_DAYS,
 )
+from pipelines.training import step_environment
 
 PIPELINE_NAME = "drift-check"
 
@@ -84,23 +85,9 @@ def run_check_for_kfp(
     return decision.status
 
 
-def _environment(settings: Settings) -> dict[str, str]:
-    """The training steps' endpoints plus the KFP API the check may start a run on."""
-    from pipelines.training import step_environment
-
-    env = step_environment(settings)
-    for name, value in (
-        ("RECO_KFP_HOST", settings.kfp_host),
-        ("RECO_KFP_NAMESPACE", settings.kfp_namespace),
-        ("RECO_DATA_DIR", settings.data_dir),
-    ):
-        if value is not None:
-            env[name] = str(value)
-    return env
-
-
 def build_drift_pipeline(settings: Settings) -> Any:
-    env = _environment(settings)
+    # Every settings field with a value, the KFP API included: the check may start a run there.
+    env = step_environment(settings)
 
     @dsl.pipeline(
         name=PIPELINE_NAME,
