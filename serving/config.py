@@ -93,6 +93,12 @@ class ServeArgs(BaseModel):
         description="serving tables used when the champion's MLflow run has no "
         "'serving_tables' artefact",
     )
+    user_cache_size: int = Field(
+        10_000, ge=0, description="users whose online feature row a Retrieval replica keeps"
+    )
+    user_cache_ttl_s: float = Field(
+        5.0, ge=0, description="how long a kept user row is served (0 = read every request)"
+    )
     experiment: Experiment = Field(default_factory=Experiment)
     retrieval: RetrievalOptions = Field(default_factory=RetrievalOptions)
     ranking: RankingOptions = Field(default_factory=RankingOptions)

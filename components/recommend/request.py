@@ -19,6 +19,7 @@ import pandas as pd
 
 from components.features.columns import USER_RECENT_ITEMS
 from components.features.store import FOUND, online_features
+from components.recommend.cache import BoundedCache
 from components.recommend.candidates import (
     FALLBACK_ONLINE_STORE,
     FALLBACK_RANKER,
@@ -40,11 +41,34 @@ DEFAULT_HISTORY_LENGTH = 50  # without a tower, the history only feeds co-visita
 
 # (user ids, item ids) -> (user rows, item rows), as ``features.store.online_features``
 ReadFeatures = Callable[[Sequence[int], Sequence[int]], tuple[pd.DataFrame, pd.DataFrame]]
+# (item ids, read for ids not held) -> item rows, as ``item_features.ItemFeatures.rows``
+ItemRows = Callable[[np.ndarray, ReadFeatures | None], pd.DataFrame]
 
 
 def store_reader(store: Any | None) -> ReadFeatures | None:
     """Online reads from a Feast store; None when there is no store."""
     return None if store is None else partial(online_features, store)
+
+
+def cached_user_reads(read: ReadFeatures | None, users: BoundedCache) -> ReadFeatures | None:
+    """``read`` with one user's row (and no items) kept in ``users`` for its TTL: a request
+    reads its user once, a burst of requests by the same user reads once. Other reads pass."""
+    if read is None:
+        return None
+
+    def read_cached(
+        user_ids: Sequence[int], item_ids: Sequence[int]
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        if len(user_ids) != 1 or len(item_ids):
+            return read(user_ids, item_ids)
+        key = int(user_ids[0])
+        frames = users.get(key)
+        if frames is None:
+            frames = read(user_ids, item_ids)
+            users.put(key, frames)
+        return frames
+
+    return read_cached
 
 
 @dataclass
@@ -140,21 +164,26 @@ def recommend_candidates(
 
 
 def rank_pool(
-    pool: CandidatePool, ranker: Loaded | None, read_features: ReadFeatures | None
+    pool: CandidatePool,
+    ranker: Loaded | None,
+    read_features: ReadFeatures | None,
+    item_features: ItemRows | None = None,
 ) -> CandidatePool:
-    """The Ranking request: one online read for the candidates (and the user, if retrieval
-    could not read it), then the ranker over ``ranker_feature_frame``; without a ranker the
-    retrieval order stands (degraded)."""
+    """The Ranking request: the candidates' item rows (held by the replica, ``item_features``,
+    else one online read) and the user's (from retrieval, else read), then the ranker over
+    ``ranker_feature_frame``; without a ranker the retrieval order stands (degraded)."""
     started = time.perf_counter()
     item_frame = None
     if read_features is None:
         pool.degrade(FALLBACK_ONLINE_STORE)
-    elif len(pool):
+    if len(pool) and (read_features is not None or item_features is not None):
         try:
-            users = [pool.user_id] if pool.user_features is None else []
-            user_frame, item_frame = read_features(users, pool.item_ids.tolist())
-            if users:
-                pool.user_features = user_frame
+            if pool.user_features is None and read_features is not None:
+                pool.user_features, _ = read_features([pool.user_id], [])
+            if item_features is not None:
+                item_frame = item_features(pool.item_ids, read_features)
+            elif read_features is not None:
+                _, item_frame = read_features([], pool.item_ids.tolist())
         except Exception as error:  # noqa: BLE001
             log.warning("online store read failed for %d items: %s", len(pool), error)
             pool.degrade(FALLBACK_ONLINE_STORE)
