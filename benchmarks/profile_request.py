@@ -33,7 +33,7 @@ import components.recommend.scoring as scoring
 from components.recommend import request
 from components.recommend.candidates import Query
 from components.recommend.experiment import CHAMPION_ALIAS
-from components.recommend.request import recommend_candidates, store_reader
+from components.recommend.request import recommend_candidates
 from components.recommend.results import finalize
 from components.settings import Settings
 from serving.config import ServeArgs
@@ -74,7 +74,7 @@ def _read_stage(store: Any, users: Any, items: Any) -> str:
 def instrument(timer: Timer, retrieval: Any, ranking: Any) -> tuple[Any, Any]:
     """Wrap each collaborator the request functions call; returns (read_features, search)."""
     request.online_features = timer.wrap(_read_stage, request.online_features)
-    read = store_reader(retrieval.store)
+    read = retrieval.read_features  # through the user cache, as the replica reads
     search = retrieval.searches.get(CHAMPION_ALIAS)
     search = timer.wrap("ANN search (Milvus)", search) if search is not None else None
     sources = retrieval.sources

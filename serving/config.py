@@ -99,6 +99,11 @@ class ServeArgs(BaseModel):
     user_cache_ttl_s: float = Field(
         5.0, ge=0, description="how long a kept user row is served (0 = read every request)"
     )
+    access_log: bool = Field(
+        False,
+        description="Serve's per-request access log lines when served by serve_locally (the "
+        "Serve config's logging_config decides for `serve run/deploy`)",
+    )
     experiment: Experiment = Field(default_factory=Experiment)
     retrieval: RetrievalOptions = Field(default_factory=RetrievalOptions)
     ranking: RankingOptions = Field(default_factory=RankingOptions)
