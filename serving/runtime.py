@@ -365,11 +365,14 @@ class RankingRuntime:
     rankers: AliasModels  # alias -> XGBoost ranker
     store: Any | None = None
     item_features: ItemFeatures | None = None  # every item's online row, held
+    anonymous: BoundedCache = field(default_factory=lambda: BoundedCache(0, 0))  # cold scores
     problems: dict[str, str] = field(default_factory=dict)
 
     def rank(self, pool: CandidatePool, alias: str) -> CandidatePool:
         held = self.item_features.rows if self.item_features is not None else None
-        return request.rank_pool(pool, self.rankers.pick(alias), store_reader(self.store), held)
+        return request.rank_pool(
+            pool, self.rankers.pick(alias), store_reader(self.store), held, self.anonymous
+        )
 
     def features_stale(self) -> bool:
         """The store was re-materialized since the held item rows were read."""
@@ -391,13 +394,8 @@ class RankingRuntime:
         held = self.item_features
         return {
             "models": self.rankers.describe(),
-            "item_features": None
-            if held is None
-            else {
-                "items": len(held),
-                "materialization": held.signature,
-                "loaded_at": held.loaded_at,
-            },
+            "item_features": None if held is None else held.describe(),
+            "anonymous_cache": self.anonymous.describe(),
             "problems": dict(self.problems),
             "ready": self.rankers.champion is not None,
         }
@@ -435,7 +433,11 @@ def load_ranking_runtime(
     rankers = _models(
         args, args.ranker_model, load_ranker, scratch, previous.rankers if previous else None
     )
-    runtime = RankingRuntime(rankers=rankers)
+    # A new runtime (a moved alias, a new materialization) starts with an empty result cache.
+    runtime = RankingRuntime(
+        rankers=rankers,
+        anonymous=BoundedCache(args.anonymous_cache_size, args.anonymous_cache_ttl_s),
+    )
     if rankers.problem is not None:
         runtime.problems[RANKER] = rankers.problem
     runtime.store = _reuse_or_open_store(

@@ -187,3 +187,36 @@ def test_a_new_retrieval_runtime_starts_with_an_empty_user_cache(tmp_path, monke
     assert previous.describe()["user_cache"]["size"] == 1
     fresh = runtime_module.load_retrieval_runtime(args, previous, tmp_path)
     assert len(fresh.users) == 0 and fresh.users.get(1) is None
+
+
+def test_a_new_ranking_runtime_starts_with_an_empty_anonymous_cache(tmp_path, monkeypatch):
+    import serving.runtime as runtime_module
+    from serving.config import ServeArgs
+
+    args = ServeArgs.model_validate(
+        {
+            "mlflow_uri": "file:///nowhere",
+            "retrieval_model": "m",
+            "ranker_model": "r",
+            "milvus_uri": str(tmp_path / "m.db"),
+            "milvus_token": None,
+            "milvus_alias": "a",
+            "feast_repo": tmp_path,
+            "feast_online_store": None,
+            "feast_project": "p",
+            "event_log_dir": None,
+            "prediction_log_dir": None,
+            "scratch_dir": tmp_path,
+            "anonymous_cache_size": 5,
+            "anonymous_cache_ttl_s": 9.0,
+        }
+    )
+    rankers = models(Registry("1"), tmp_path)
+    monkeypatch.setattr(runtime_module, "_models", lambda *a, **k: rankers)
+    monkeypatch.setattr(runtime_module, "_reuse_or_open_store", lambda *a: None)
+    previous = runtime_module.load_ranking_runtime(args, None, tmp_path)
+    previous.anonymous.put("segment", "scores")
+    assert (previous.anonymous.max_size, previous.anonymous.ttl_s) == (5, 9.0)
+    assert previous.describe()["anonymous_cache"]["size"] == 1
+    fresh = runtime_module.load_ranking_runtime(args, previous, tmp_path)
+    assert len(fresh.anonymous) == 0
