@@ -31,7 +31,7 @@ from ray import serve
 
 from components.recommend.tables import build_serving_tables, save_serving_tables
 from components.settings import Settings
-from serving.app import build, start_local_ray, wait_until_ready
+from serving.app import build, logging_config, start_local_ray, wait_until_ready
 from serving.config import ServeArgs
 from serving.schemas import RecommendBody, RecommendedItem, RecommendResponse
 
@@ -198,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=200, help="distinct user ids 1..N")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--write-docs", type=Path, default=None, help="e.g. docs/serving.md")
+    parser.add_argument("--access-log", action="store_true", help="Serve's per-request log lines")
     options = parser.parse_args(argv)
 
     overrides: dict[str, Any] = {"serve_port": options.port, "serve_host": "127.0.0.1"}
@@ -206,15 +207,29 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(**overrides)
     tables = _tables_dir(options.source, options.tables_dir)
     args = ServeArgs.from_settings(
-        settings, tables_dir=tables, prediction_log_dir=None, event_log_dir=None
+        settings,
+        tables_dir=tables,
+        prediction_log_dir=None,
+        event_log_dir=None,
+        access_log=options.access_log,
     )
     start_local_ray(settings)
-    serve.start(http_options={"host": settings.serve_host, "port": settings.serve_port})
+    serve.start(
+        http_options={"host": settings.serve_host, "port": settings.serve_port},
+        logging_config=logging_config(args),
+    )
     base = f"http://{settings.serve_host}:{settings.serve_port}"
     serve.run_many(
         [
-            serve.RunTarget(build(args), name="reco", route_prefix="/"),
-            serve.RunTarget(PassThrough.bind(), name="passthrough", route_prefix="/passthrough"),
+            serve.RunTarget(
+                build(args), name="reco", route_prefix="/", logging_config=logging_config(args)
+            ),
+            serve.RunTarget(
+                PassThrough.bind(),
+                name="passthrough",
+                route_prefix="/passthrough",
+                logging_config=logging_config(args),
+            ),
         ]
     )
     if not wait_until_ready(base, 300):

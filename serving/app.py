@@ -373,6 +373,11 @@ def start_local_ray(settings: Settings, object_store_mb: int = 256) -> None:
     )
 
 
+def logging_config(args: ServeArgs) -> dict[str, Any]:
+    """Serve's logging for the app: per-request access lines only when asked for."""
+    return {"enable_access_log": args.access_log}
+
+
 def serve_locally(
     settings: Settings,
     blocking: bool = False,
@@ -388,13 +393,18 @@ def serve_locally(
             f"{settings.serve_host}:{settings.serve_port} is already in use: stop what listens "
             "there, or pick another port (`reco serve --port N` or RECO_SERVE_PORT)"
         )
+    args = args or ServeArgs.from_settings(settings)
     start_local_ray(settings)
-    serve.start(http_options={"host": settings.serve_host, "port": settings.serve_port})
+    serve.start(
+        http_options={"host": settings.serve_host, "port": settings.serve_port},
+        logging_config=logging_config(args),
+    )
     serve.run(
-        build(args or ServeArgs.from_settings(settings)),
+        build(args),
         name=APP_NAME,
         route_prefix="/",
         blocking=False,
+        logging_config=logging_config(args),
     )
     url = base_url(settings)
     if not wait_until_ready(url, ready_timeout_s):

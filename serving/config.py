@@ -99,6 +99,25 @@ class ServeArgs(BaseModel):
         description="serving tables used when the champion's MLflow run has no "
         "'serving_tables' artefact",
     )
+    user_cache_size: int = Field(
+        10_000, ge=0, description="users whose online feature row a Retrieval replica keeps"
+    )
+    user_cache_ttl_s: float = Field(
+        5.0, ge=0, description="how long a kept user row is served (0 = read every request)"
+    )
+    anonymous_cache_size: int = Field(
+        1_000,
+        ge=0,
+        description="cold-start answers (per segment and model) a Ranking replica keeps",
+    )
+    anonymous_cache_ttl_s: float = Field(
+        60.0, ge=0, description="how long a kept cold-start answer is served (0 = off)"
+    )
+    access_log: bool = Field(
+        False,
+        description="Serve's per-request access log lines when served by serve_locally (the "
+        "Serve config's logging_config decides for `serve run/deploy`)",
+    )
     experiment: Experiment = Field(default_factory=Experiment)
     retrieval: RetrievalOptions = Field(default_factory=RetrievalOptions)
     ranking: RankingOptions = Field(default_factory=RankingOptions)

@@ -29,10 +29,13 @@ from components.features.columns import (
     ITEM_EVENTS_30D,
     ITEM_EVENTS_ALL,
 )
+from components.features.store import item_entity_ids, materialization_signature
 from components.recommend import request
+from components.recommend.cache import BoundedCache
 from components.recommend.candidates import CandidatePool, Query, SearchFn
 from components.recommend.catalog import Catalog
 from components.recommend.experiment import CHAMPION_ALIAS
+from components.recommend.item_features import ItemFeatures
 from components.recommend.models import AliasModels, Loaded, ModelLoader
 from components.recommend.request import ReadFeatures, Similar, store_reader
 from components.recommend.sources import CandidateSources
@@ -55,6 +58,7 @@ RETRIEVAL_MODEL = "retrieval_model"  # problem keys
 RANKER = "ranker"
 ONLINE_STORE = "online_store"
 SERVING_TABLES = "serving_tables"
+ITEM_FEATURES = "item_features"
 MILVUS = "milvus"
 
 
@@ -143,11 +147,12 @@ class RetrievalRuntime:
     sources: CandidateSources | None = None
     tables_origin: TablesOrigin = NO_TABLES
     store: Any | None = None
+    users: BoundedCache = field(default_factory=lambda: BoundedCache(0, 0))  # user rows, TTL
     problems: dict[str, str] = field(default_factory=dict)
 
     @property
     def read_features(self) -> ReadFeatures | None:
-        return store_reader(self.store)
+        return request.cached_user_reads(store_reader(self.store), self.users)
 
     def _sources(self) -> CandidateSources:
         if self.sources is None:
@@ -206,6 +211,7 @@ class RetrievalRuntime:
             "collections": self.collections,
             "index": self.reader is not None,
             "tables": str(self.tables_origin),
+            "user_cache": self.users.describe(),
             "problems": dict(self.problems),
             "ready": self.towers.champion is not None and self.sources is not None,
         }
@@ -317,7 +323,10 @@ def load_retrieval_runtime(
     towers = _models(
         args, args.retrieval_model, Tower.load, scratch, previous.towers if previous else None
     )
-    runtime = RetrievalRuntime(towers=towers)
+    # A new runtime (a moved alias, a part reloaded) starts with an empty user cache.
+    runtime = RetrievalRuntime(
+        towers=towers, users=BoundedCache(args.user_cache_size, args.user_cache_ttl_s)
+    )
     if towers.problem is not None:
         runtime.problems[RETRIEVAL_MODEL] = towers.problem
     runtime.store = _reuse_or_open_store(
@@ -355,23 +364,65 @@ def load_retrieval_runtime(
 class RankingRuntime:
     rankers: AliasModels  # alias -> XGBoost ranker
     store: Any | None = None
+    item_features: ItemFeatures | None = None  # every item's online row, held
+    anonymous: BoundedCache = field(default_factory=lambda: BoundedCache(0, 0))  # cold scores
     problems: dict[str, str] = field(default_factory=dict)
 
     def rank(self, pool: CandidatePool, alias: str) -> CandidatePool:
-        return request.rank_pool(pool, self.rankers.pick(alias), store_reader(self.store))
+        held = self.item_features.rows if self.item_features is not None else None
+        return request.rank_pool(
+            pool, self.rankers.pick(alias), store_reader(self.store), held, self.anonymous
+        )
+
+    def features_stale(self) -> bool:
+        """The store was re-materialized since the held item rows were read."""
+        if self.store is None or self.item_features is None:
+            return False
+        try:
+            return materialization_signature(self.store) != self.item_features.signature
+        except Exception as error:  # noqa: BLE001 - the registry flickering is not a change
+            log.warning("could not read the item view's materialization: %s", error)
+            return False
 
     def is_stale(self) -> bool:
-        return self.rankers.is_stale() or bool(self.problems)
+        return self.rankers.is_stale() or bool(self.problems) or self.features_stale()
 
     def retire(self, newer: RankingRuntime) -> None:
         self.rankers.retire(newer.rankers)
 
     def describe(self) -> dict[str, Any]:
+        held = self.item_features
         return {
             "models": self.rankers.describe(),
+            "item_features": None if held is None else held.describe(),
+            "anonymous_cache": self.anonymous.describe(),
             "problems": dict(self.problems),
             "ready": self.rankers.champion is not None,
         }
+
+
+def load_item_features(
+    store: Any | None, previous: ItemFeatures | None, problems: dict[str, str]
+) -> ItemFeatures | None:
+    """Every item's online row, read in bulk; the previous rows when the store was not
+    re-materialized since. A failed read keeps the previous rows (requests read online when
+    there are none) and says so in ``problems`` (shown by /readyz, retried at the next check)."""
+    if store is None:
+        return previous
+    try:
+        signature = materialization_signature(store)
+        if previous is not None and previous.signature == signature:
+            return previous
+        return ItemFeatures.load(store_reader(store), item_entity_ids(store), signature)
+    except Exception as error:  # noqa: BLE001
+        kept = (
+            f"keeping the rows of materialization {previous.signature}"
+            if previous is not None
+            else "reading item rows online per request"
+        )
+        log.warning("item features reload failed (%s): %s", kept, error)
+        problems[ITEM_FEATURES] = f"reload failed, {kept}: {error}"
+        return previous
 
 
 def load_ranking_runtime(
@@ -382,11 +433,18 @@ def load_ranking_runtime(
     rankers = _models(
         args, args.ranker_model, load_ranker, scratch, previous.rankers if previous else None
     )
-    runtime = RankingRuntime(rankers=rankers)
+    # A new runtime (a moved alias, a new materialization) starts with an empty result cache.
+    runtime = RankingRuntime(
+        rankers=rankers,
+        anonymous=BoundedCache(args.anonymous_cache_size, args.anonymous_cache_ttl_s),
+    )
     if rankers.problem is not None:
         runtime.problems[RANKER] = rankers.problem
     runtime.store = _reuse_or_open_store(
         args, previous.store if previous else None, runtime.problems
     )
     _refuse_regression(previous.problems if previous else None, runtime.problems)
+    runtime.item_features = load_item_features(
+        runtime.store, previous.item_features if previous else None, runtime.problems
+    )
     return runtime

@@ -238,3 +238,20 @@ def online_features(
     users = _read_online(store, USER_VIEW, USER_ID, user_ids, USER_FEATURES, USER_DEFAULTS)
     items = _read_online(store, ITEM_VIEW, ITEM_ID, item_ids, ITEM_FEATURES, ITEM_DEFAULTS)
     return users, items
+
+
+def materialization_signature(store: FeatureStore, view: str = ITEM_VIEW) -> str:
+    """Changes with every materialization of ``view`` (read from the registry, not its cache):
+    the cheap check whether rows a replica holds are still the online store's."""
+    found = store.registry.get_feature_view(view, store.project, allow_cache=False)
+    intervals = found.materialization_intervals
+    last = intervals[-1][1].isoformat() if intervals else "never"
+    return f"{len(intervals)}:{last}"
+
+
+def item_entity_ids(store: FeatureStore) -> np.ndarray:
+    """Every item id the item view holds rows for (its offline source, which materialization
+    loads into the online store), sorted."""
+    source = store.get_feature_view(ITEM_VIEW).batch_source
+    ids = pd.read_parquet(source.path, columns=[ITEM_ID])[ITEM_ID]
+    return np.unique(ids.to_numpy(dtype=np.int64))

@@ -19,6 +19,7 @@ import pandas as pd
 
 from components.features.columns import USER_RECENT_ITEMS
 from components.features.store import FOUND, online_features
+from components.recommend.cache import BoundedCache
 from components.recommend.candidates import (
     FALLBACK_ONLINE_STORE,
     FALLBACK_RANKER,
@@ -40,11 +41,34 @@ DEFAULT_HISTORY_LENGTH = 50  # without a tower, the history only feeds co-visita
 
 # (user ids, item ids) -> (user rows, item rows), as ``features.store.online_features``
 ReadFeatures = Callable[[Sequence[int], Sequence[int]], tuple[pd.DataFrame, pd.DataFrame]]
+# (item ids, read for ids not held) -> item rows, as ``item_features.ItemFeatures.rows``
+ItemRows = Callable[[np.ndarray, ReadFeatures | None], pd.DataFrame]
 
 
 def store_reader(store: Any | None) -> ReadFeatures | None:
     """Online reads from a Feast store; None when there is no store."""
     return None if store is None else partial(online_features, store)
+
+
+def cached_user_reads(read: ReadFeatures | None, users: BoundedCache) -> ReadFeatures | None:
+    """``read`` with one user's row (and no items) kept in ``users`` for its TTL: a request
+    reads its user once, a burst of requests by the same user reads once. Other reads pass."""
+    if read is None:
+        return None
+
+    def read_cached(
+        user_ids: Sequence[int], item_ids: Sequence[int]
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        if len(user_ids) != 1 or len(item_ids):
+            return read(user_ids, item_ids)
+        key = int(user_ids[0])
+        frames = users.get(key)
+        if frames is None:
+            frames = read(user_ids, item_ids)
+            users.put(key, frames)
+        return frames
+
+    return read_cached
 
 
 @dataclass
@@ -140,29 +164,50 @@ def recommend_candidates(
 
 
 def rank_pool(
-    pool: CandidatePool, ranker: Loaded | None, read_features: ReadFeatures | None
+    pool: CandidatePool,
+    ranker: Loaded | None,
+    read_features: ReadFeatures | None,
+    item_features: ItemRows | None = None,
+    anonymous: BoundedCache | None = None,
 ) -> CandidatePool:
-    """The Ranking request: one online read for the candidates (and the user, if retrieval
-    could not read it), then the ranker over ``ranker_feature_frame``; without a ranker the
-    retrieval order stands (degraded)."""
+    """The Ranking request: the candidates' item rows (held by the replica, ``item_features``,
+    else one online read) and the user's (from retrieval, else read), then the ranker over
+    ``ranker_feature_frame``; without a ranker the retrieval order stands (degraded).
+
+    ``anonymous``: scores of cold-start pools of users the store does not know, which depend
+    only on the candidates (popularity in the request's segment) and the model versions, kept
+    for the next such request (``anonymous_key``)."""
     started = time.perf_counter()
     item_frame = None
     if read_features is None:
         pool.degrade(FALLBACK_ONLINE_STORE)
-    elif len(pool):
+    if pool.user_features is None and read_features is not None and len(pool):
         try:
-            users = [pool.user_id] if pool.user_features is None else []
-            user_frame, item_frame = read_features(users, pool.item_ids.tolist())
-            if users:
-                pool.user_features = user_frame
+            pool.user_features, _ = read_features([pool.user_id], [])
         except Exception as error:  # noqa: BLE001
-            log.warning("online store read failed for %d items: %s", len(pool), error)
+            log.warning("online store read failed for user %s: %s", pool.user_id, error)
             pool.degrade(FALLBACK_ONLINE_STORE)
-            item_frame = None
-    pool.scores = score_candidates(
-        pool, ranker.model if ranker is not None else None, pool.user_features, item_frame
-    )
-    pool.available = online_availability(pool, item_frame)
+    key = anonymous_key(pool, ranker) if anonymous is not None else None
+    hit = anonymous.get(key) if anonymous is not None and key is not None else None
+    if hit is not None:
+        pool.scores, pool.available = hit[0].copy(), hit[1].copy()
+    else:
+        if len(pool) and (read_features is not None or item_features is not None):
+            try:
+                if item_features is not None:
+                    item_frame = item_features(pool.item_ids, read_features)
+                elif read_features is not None:
+                    _, item_frame = read_features([], pool.item_ids.tolist())
+            except Exception as error:  # noqa: BLE001
+                log.warning("online store read failed for %d items: %s", len(pool), error)
+                pool.degrade(FALLBACK_ONLINE_STORE)
+                item_frame = None
+        pool.scores = score_candidates(
+            pool, ranker.model if ranker is not None else None, pool.user_features, item_frame
+        )
+        pool.available = online_availability(pool, item_frame)
+        if key is not None and FALLBACK_ONLINE_STORE not in pool.fallbacks:
+            anonymous.put(key, (pool.scores.copy(), pool.available.copy()))  # type: ignore[union-attr]
     if ranker is None:
         pool.degrade(FALLBACK_RANKER)
     else:
@@ -170,6 +215,25 @@ def rank_pool(
     pool.user_features = None  # not needed downstream: keep the next hop's payload small
     pool.timings["Ranking"] = time.perf_counter() - started
     return pool
+
+
+def anonymous_key(pool: CandidatePool, ranker: Loaded | None) -> tuple | None:
+    """The key of a pool whose scores do not depend on who asked: a cold start (no history,
+    nothing seen) of a user without an online row, under a ranker. The candidates, in order,
+    stand for the segment (popularity in the requested categories or context, minus the
+    excluded items); the versions of the models that produced them complete it."""
+    if ranker is None or not pool.cold_start or len(pool.seen) or not len(pool):
+        return None
+    users = pool.user_features
+    if users is not None and FOUND in users and bool(users[FOUND].astype(bool).any()):
+        return None
+    return (
+        ranker.ref.name,
+        ranker.ref.version,
+        tuple(sorted(pool.versions.items())),
+        users is None,
+        pool.item_ids.astype(np.int64).tobytes(),
+    )
 
 
 def _record_version(pool: CandidatePool, loaded: Loaded) -> None:

@@ -360,6 +360,16 @@ def test_serve_overrides_follow_the_documented_rule(lib) -> None:
     assert ranking["min_replicas"] == local["Ranking"]["autoscaling_config"]["min_replicas"]
 
 
+def test_serve_access_log_is_off_unless_asked_for(lib) -> None:
+    def access_logs(*sets: str) -> list[bool]:
+        (rayservice,) = lib.by_kind(lib.render(sets=sets), "RayService")
+        applications = yaml.safe_load(rayservice["spec"]["serveConfigV2"])["applications"]
+        return [app["logging_config"]["enable_access_log"] for app in applications]
+
+    assert access_logs() == [False]
+    assert access_logs("rayService.accessLog=true") == [True]
+
+
 def test_chart_files_are_copies_of_their_originals(lib) -> None:
     for original in (
         "serving/serve_config.yaml",

@@ -116,3 +116,40 @@ def test_apply_historical_materialize_online(tmp_path: Path) -> None:
     from_yaml = FeatureStore(repo_path=str(repo))
     assert {v.name for v in from_yaml.list_feature_views()} == {fc.USER_VIEW, fc.ITEM_VIEW}
     assert from_yaml.get_feature_service(fc.RANKER_SERVICE).name == fc.RANKER_SERVICE
+
+
+def test_held_item_rows_equal_a_direct_read_and_follow_materialization(tmp_path: Path) -> None:
+    """The Ranking replica's bulk path (every item's row read once, taken by index) gives the
+    same rows and the same ranker matrix as an online read of the candidates; a new
+    materialization changes the signature the replica checks."""
+    from functools import partial
+
+    from components.features.store import item_entity_ids, materialization_signature
+    from components.recommend.item_features import ItemFeatures
+
+    users, items = build_feature_tables(EVENTS, ITEMS, SNAPSHOTS)
+    repo = tmp_path / "feast"
+    store = feature_store(repo, None, "reco_test")
+    apply_features(store, users, items, repo / "data")
+    never = materialization_signature(store)
+    materialize_latest(store, SNAPSHOTS[0].to_pydatetime())
+    first = materialization_signature(store)
+    assert first != never
+    assert item_entity_ids(store).tolist() == [10, 11, 12]
+
+    read = partial(online_features, store)
+    held = ItemFeatures.load(read, item_entity_ids(store), first)
+    candidates = [12, 10, 777, 11, 10]  # an id the store does not know, a duplicate
+    user_rows, direct = online_features(store, [1], candidates)
+    rows = held.rows(pd.Series(candidates).to_numpy(), read)
+    pd.testing.assert_frame_equal(rows, direct[list(rows.columns)], check_dtype=False)
+    pairs = pd.DataFrame({USER_ID: 1, ITEM_ID: candidates, fc.RETRIEVAL_SCORE: 0.3})
+    pd.testing.assert_frame_equal(
+        ranker_feature_frame(user_rows, rows, pairs), ranker_feature_frame(user_rows, direct, pairs)
+    )
+
+    materialize_latest(store, SNAPSHOTS[-1].to_pydatetime())
+    assert materialization_signature(store) != first
+    reloaded = ItemFeatures.load(read, item_entity_ids(store), materialization_signature(store))
+    assert reloaded.rows([10]).loc[10, fc.ITEM_EVENTS_ALL] == 3
+    assert held.rows([10]).loc[10, fc.ITEM_EVENTS_ALL] == 2  # the first snapshot's count

@@ -209,6 +209,7 @@ other. tests/chart/test_chart.py applies the same rule in Python and compares.
 {{- fail "files/serve_config.yaml has no applications: run scripts/sync_chart_files.sh" -}}
 {{- end -}}
 {{- $overrides := .Values.rayService.serveConfigOverrides | default dict -}}
+{{- $accessLog := .Values.rayService.accessLog | default false -}}
 {{- $seen := dict -}}
 {{- $apps := list -}}
 {{- range $app := $cfg.applications -}}
@@ -225,6 +226,9 @@ other. tests/chart/test_chart.py applies the same rule in Python and compares.
 {{- $deployments = append $deployments $d -}}
 {{- end -}}
 {{- $_ := set $app "deployments" $deployments -}}
+{{- $logging := deepCopy ($app.logging_config | default dict) -}}
+{{- $_ := set $logging "enable_access_log" $accessLog -}}
+{{- $_ := set $app "logging_config" $logging -}}
 {{- $apps = append $apps $app -}}
 {{- end -}}
 {{- range $name, $_ := $overrides -}}

@@ -40,6 +40,7 @@ def test_serve_config_is_valid_and_names_the_graph_deployments():
     assert app["import_path"] == "serving.app:build"
     assert "host" not in config.get("http_options", {})  # 0.0.0.0 in a pod
     ServeArgs.model_validate(app["args"])
+    assert app["logging_config"] == {"enable_access_log": False}  # a line per call costs CPU
     names = [d["name"] for d in app["deployments"]]
     assert names == ["Ingress", "Retrieval", "Ranking", "Reranking"]
     for deployment in app["deployments"]:
@@ -59,3 +60,12 @@ def test_builder_makes_the_four_deployment_graph(tmp_path):
     assert [d.name for d in bound] == ["Retrieval", "Ranking", "Reranking"]
     assert bound[2]._deployment_config.user_config == {"mmr_lambda": 0.3, "category_cap": 3}
     assert ingress.init_args[3] == args
+
+
+def test_access_log_is_off_for_serve_locally_unless_asked_for(tmp_path):
+    from serving.app import logging_config
+
+    args = ServeArgs.from_settings(Settings(state_dir=tmp_path))
+    assert logging_config(args) == {"enable_access_log": False}
+    on = ServeArgs.from_settings(Settings(state_dir=tmp_path), access_log=True)
+    assert logging_config(on) == {"enable_access_log": True}

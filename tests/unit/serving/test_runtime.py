@@ -88,3 +88,135 @@ def test_retiring_a_runtime_closes_only_what_the_new_one_does_not_use(tmp_path):
     old.retire(newer)
     assert shared.closed and not replaced.closed
     assert not towers.champion.folder.exists() and newer.towers.champion.folder.exists()
+
+
+class Materializations:
+    """Stands in for the Feast store: which materialization it is at, whether reads work."""
+
+    def __init__(self) -> None:
+        self.signature = "1:a"
+        self.failing = False
+
+    def signature_of(self, store) -> str:
+        return self.signature
+
+    def ids(self, store):
+        if self.failing:
+            raise ConnectionError("online store down")
+        return [1, 2, 3]
+
+
+def test_item_features_reload_on_materialization_and_a_failed_reload_keeps_the_old_rows(
+    tmp_path, monkeypatch
+):
+    import serving.runtime as runtime_module
+
+    state = Materializations()
+    monkeypatch.setattr(runtime_module, "materialization_signature", state.signature_of)
+    monkeypatch.setattr(runtime_module, "item_entity_ids", state.ids)
+    monkeypatch.setattr(runtime_module, "store_reader", lambda store: fake_read)
+    store = object()
+    problems: dict[str, str] = {}
+    first = runtime_module.load_item_features(store, None, problems)
+    assert first is not None and len(first) == 3 and first.signature == "1:a" and not problems
+    assert runtime_module.load_item_features(store, first, problems) is first  # unchanged
+    ranking = RankingRuntime(
+        rankers=models(Registry("1"), tmp_path), store=store, item_features=first
+    )
+    assert not ranking.is_stale()
+    state.signature = "2:b"  # the store was re-materialized
+    assert ranking.is_stale()
+    state.failing = True
+    kept = runtime_module.load_item_features(store, first, problems)
+    assert kept is first
+    assert "keeping the rows of materialization 1:a" in problems["item_features"]
+    ranking = RankingRuntime(
+        rankers=ranking.rankers, store=store, item_features=kept, problems=problems
+    )
+    assert ranking.describe()["problems"]["item_features"].startswith("reload failed")
+    assert ranking.describe()["item_features"]["materialization"] == "1:a"
+    assert ranking.is_stale()  # retried at the next check
+    state.failing = False
+    fresh = runtime_module.load_item_features(store, kept, {})
+    assert fresh is not first and fresh.signature == "2:b"
+
+
+def fake_read(users, items):
+    import pandas as pd
+
+    from components.features.store import FOUND
+
+    frame = pd.DataFrame(
+        {"item_events_30d": [float(i) for i in items], FOUND: True},
+        index=pd.Index(list(items), name="item_id", dtype="int64"),
+    )
+    return pd.DataFrame(), frame
+
+
+def test_a_new_retrieval_runtime_starts_with_an_empty_user_cache(tmp_path, monkeypatch):
+    import serving.runtime as runtime_module
+    from serving.config import ServeArgs
+
+    args = ServeArgs.model_validate(
+        {
+            "mlflow_uri": "file:///nowhere",
+            "retrieval_model": "m",
+            "ranker_model": "r",
+            "milvus_uri": str(tmp_path / "m.db"),
+            "milvus_token": None,
+            "milvus_alias": "a",
+            "feast_repo": tmp_path,
+            "feast_online_store": None,
+            "feast_project": "p",
+            "event_log_dir": None,
+            "prediction_log_dir": None,
+            "scratch_dir": tmp_path,
+            "user_cache_size": 7,
+            "user_cache_ttl_s": 3.0,
+        }
+    )
+    towers = models(Registry("1"), tmp_path)
+    monkeypatch.setattr(runtime_module, "_models", lambda *a, **k: towers)
+    monkeypatch.setattr(
+        runtime_module, "_load_sources", lambda *a: (None, TablesOrigin(TablesFrom.NONE))
+    )
+    monkeypatch.setattr(runtime_module, "_open_searches", lambda *a: (None, {}))
+    previous = runtime_module.load_retrieval_runtime(args, None, tmp_path)
+    previous.users.put(1, "row")
+    assert previous.users.max_size == 7 and previous.users.ttl_s == 3.0
+    assert previous.describe()["user_cache"]["size"] == 1
+    fresh = runtime_module.load_retrieval_runtime(args, previous, tmp_path)
+    assert len(fresh.users) == 0 and fresh.users.get(1) is None
+
+
+def test_a_new_ranking_runtime_starts_with_an_empty_anonymous_cache(tmp_path, monkeypatch):
+    import serving.runtime as runtime_module
+    from serving.config import ServeArgs
+
+    args = ServeArgs.model_validate(
+        {
+            "mlflow_uri": "file:///nowhere",
+            "retrieval_model": "m",
+            "ranker_model": "r",
+            "milvus_uri": str(tmp_path / "m.db"),
+            "milvus_token": None,
+            "milvus_alias": "a",
+            "feast_repo": tmp_path,
+            "feast_online_store": None,
+            "feast_project": "p",
+            "event_log_dir": None,
+            "prediction_log_dir": None,
+            "scratch_dir": tmp_path,
+            "anonymous_cache_size": 5,
+            "anonymous_cache_ttl_s": 9.0,
+        }
+    )
+    rankers = models(Registry("1"), tmp_path)
+    monkeypatch.setattr(runtime_module, "_models", lambda *a, **k: rankers)
+    monkeypatch.setattr(runtime_module, "_reuse_or_open_store", lambda *a: None)
+    previous = runtime_module.load_ranking_runtime(args, None, tmp_path)
+    previous.anonymous.put("segment", "scores")
+    assert (previous.anonymous.max_size, previous.anonymous.ttl_s) == (5, 9.0)
+    assert previous.describe()["anonymous_cache"]["size"] == 1
+    fresh = runtime_module.load_ranking_runtime(args, previous, tmp_path)
+    assert len(fresh.anonymous) == 0

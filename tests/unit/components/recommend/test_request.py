@@ -227,3 +227,34 @@ def test_similar_and_known_items(sources):
     assert len(degraded.items) == 3
     assert similar_items(999, 3, sources, tower=None, search=None) is None
     assert known_items(sources, [999, 4, 1]) == [4, 1]
+
+
+def test_cold_answers_of_unknown_users_are_kept_per_segment_and_model(sources):
+    from components.recommend.cache import BoundedCache
+
+    store = FakeStore(unavailable={10})
+    cache = BoundedCache(max_size=2, ttl_s=60)
+    ranker = loaded(EventsRanker(), "reco-ranker", "2")
+
+    def ranked(user_id, categories=(), model=ranker):
+        query = Query(user_id=user_id, k=4, categories=categories)
+        pool = recommend_candidates(query, sources, tower=None, search=None, read_features=store)
+        return rank_pool(pool, model, store, anonymous=cache)
+
+    first = ranked(99)
+    item_reads = len([c for c in store.calls if c[1]])
+    second = ranked(98)  # another unknown user, same segment: no item read, same answer
+    assert len([c for c in store.calls if c[1]]) == item_reads
+    assert second.scores.tolist() == first.scores.tolist()
+    assert second.available.tolist() == first.available.tolist()
+    assert second.user_id == 98 and second.versions == {"reco-ranker": "2"} and len(cache) == 1
+    ranked(1)  # a known user with history is never cached
+    assert len(cache) == 1
+    ranked(97, model=loaded(EventsRanker(), "reco-ranker", "3"))  # another model version
+    assert len(cache) == 2
+    hits = cache.hits
+    for category in ("A", "B", "C"):  # more segments than the cache holds
+        assert len(ranked(96, categories=(category,)))
+    assert len(cache) == 2 and cache.hits == hits
+    ranked(95, categories=("C",))  # the latest segment is still kept
+    assert cache.hits == hits + 1

@@ -1,0 +1,107 @@
+"""Item rows held by the Ranking replica are the rows an online read returns: same frame, same
+ranker matrix (no training-serving skew through the held path)."""
+
+from functools import partial
+
+import numpy as np
+import pandas as pd
+
+from components.data.columns import ITEM_ID, USER_ID
+from components.features.columns import (
+    ITEM_AVAILABLE,
+    ITEM_CATEGORIES,
+    ITEM_EVENTS_30D,
+    ITEM_FEATURES,
+    USER_CATEGORY_SHARES,
+    USER_TOP_CATEGORIES,
+)
+from components.features.ranking import ranker_feature_frame
+from components.features.store import online_features
+from components.recommend import item_features
+from components.recommend.cache import BoundedCache
+from components.recommend.item_features import ItemFeatures
+from components.recommend.request import cached_user_reads
+
+
+class Response:
+    def __init__(self, columns: dict) -> None:
+        self.columns = columns
+
+    def to_dict(self) -> dict:
+        return self.columns
+
+
+class FakeFeast:
+    """``get_online_features`` over fixed rows (what Feast's SDK returns: None for unknown ids);
+    item 3 has no row (unknown), item 9 has a partial row."""
+
+    def __init__(self) -> None:
+        self.items = {
+            i: {
+                ITEM_EVENTS_30D: i * 2,
+                ITEM_AVAILABLE: int(i % 4 != 0),
+                ITEM_CATEGORIES: "Drama|Comedy" if i % 2 else "Action",
+            }
+            for i in range(1, 40)
+            if i != 3
+        }
+        self.items[9] = {ITEM_CATEGORIES: "Drama"}
+        self.users = {1: {USER_TOP_CATEGORIES: "Drama", USER_CATEGORY_SHARES: "Drama:0.7000"}}
+        self.calls: list[tuple[str, list[int]]] = []
+
+    def get_online_features(self, features, entity_rows):
+        ((key, ids),) = entity_rows.items()
+        self.calls.append((key, list(ids)))
+        rows = self.items if key == ITEM_ID else self.users
+        names = [f.split(":", 1)[1] for f in features]
+        return Response({n: [rows.get(i, {}).get(n) for i in ids] for n in names})
+
+
+def pairs(user_id: int, items: list[int]) -> pd.DataFrame:
+    return pd.DataFrame({USER_ID: user_id, ITEM_ID: items, "retrieval_score": 0.5})
+
+
+def test_held_rows_equal_a_direct_online_read(monkeypatch):
+    monkeypatch.setattr(item_features, "CHUNK", 7)  # several bulk reads
+    store = FakeFeast()
+    read = partial(online_features, store)
+    held = ItemFeatures.load(read, range(1, 30), signature="1:2026-01-01")
+    assert len(held) == 29
+    candidates = [12, 3, 5, 9, 12, 28, 1]  # duplicates, an unknown id, a partial row
+    direct_users, direct_items = online_features(store, [1], candidates)
+    rows = held.rows(np.asarray(candidates), read)
+    pd.testing.assert_frame_equal(rows, direct_items[list(rows.columns)], check_dtype=False)
+    assert list(rows.columns) == [*ITEM_FEATURES, "found"]
+    matrix_held = ranker_feature_frame(direct_users, rows, pairs(1, candidates))
+    matrix_direct = ranker_feature_frame(direct_users, direct_items, pairs(1, candidates))
+    pd.testing.assert_frame_equal(matrix_held, matrix_direct)
+
+
+def test_ids_not_held_are_read_online_once_in_request_order():
+    store = FakeFeast()
+    read = partial(online_features, store)
+    held = ItemFeatures.load(read, range(1, 10), signature="s")
+    store.calls.clear()
+    candidates = [35, 4, 36, 35]
+    rows = held.rows(np.asarray(candidates), read)
+    assert store.calls == [(ITEM_ID, [35, 36])]
+    assert rows.index.tolist() == [35, 4, 36]
+    assert rows.loc[35, ITEM_EVENTS_30D] == 70
+    direct = online_features(store, [], candidates)[1]
+    pd.testing.assert_frame_equal(rows, direct[list(rows.columns)], check_dtype=False)
+
+
+def test_user_reads_are_cached_within_the_bound_and_item_reads_pass_through():
+    store = FakeFeast()
+    cache = BoundedCache(max_size=2, ttl_s=60)
+    read = cached_user_reads(partial(online_features, store), cache)
+    for user in (1, 1, 2, 3, 4, 1):
+        frame, _ = read([user], [])
+        assert frame.index.tolist() == [user]
+    user_reads = [ids for key, ids in store.calls if key == USER_ID]
+    assert user_reads == [[1], [2], [3], [4], [1]]  # 1 was pushed out by 3 and 4
+    assert len(cache) == 2
+    read([], [5])
+    read([], [5])
+    assert [ids for key, ids in store.calls if key == ITEM_ID] == [[5], [5]]
+    assert cached_user_reads(None, cache) is None
