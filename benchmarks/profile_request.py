@@ -147,7 +147,7 @@ def profile(args: ServeArgs, users: list[int], requests: int, k: int) -> Timings
         timer.current["= Retrieval total"] = time.perf_counter() - started
         timer.wrap("pickle pool (hop to Ranking)", _hop)(pool)
         started = time.perf_counter()
-        pool = ranking.rank(pool, CHAMPION_ALIAS)
+        pool = ranking.rank([pool], [CHAMPION_ALIAS])[0]
         timer.current["= Ranking total"] = time.perf_counter() - started
         timer.wrap("pickle pool (hop to Reranking)", _hop)(pool)
         result = timer.wrap("rerank: rules + MMR + reasons", finalize)(

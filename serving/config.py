@@ -18,6 +18,11 @@ from components.recommend.experiment import Experiment
 from components.settings import Settings, get_settings
 from serving.limits import DEFAULT_MAX_BODY_BYTES
 
+# Request batching (``@serve.batch``) in Retrieval and Ranking: chosen from
+# benchmarks/serving_latency.py at concurrency 1/4/16 (docs/serving.md, "Batching").
+MAX_BATCH_SIZE = 16
+BATCH_WAIT_S = 0.002
+
 
 class RetrievalOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -28,12 +33,24 @@ class RetrievalOptions(BaseModel):
     refresh_interval_s: float = Field(30.0, gt=0, description="how often to check the aliases")
     retire_after_s: float = Field(30.0, ge=0, description="grace before closing replaced clients")
     seen_poll_s: float = Field(2.0, gt=0, description="how often to read new feedback events")
+    max_batch_size: int = Field(
+        MAX_BATCH_SIZE, ge=1, le=256, description="concurrent requests sharing one search call"
+    )
+    batch_wait_timeout_s: float = Field(
+        BATCH_WAIT_S, ge=0, le=1, description="longest wait for a batch to fill"
+    )
 
 
 class RankingOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     refresh_interval_s: float = Field(30.0, gt=0)
+    max_batch_size: int = Field(
+        MAX_BATCH_SIZE, ge=1, le=256, description="concurrent requests sharing one prediction"
+    )
+    batch_wait_timeout_s: float = Field(
+        BATCH_WAIT_S, ge=0, le=1, description="longest wait for a batch to fill"
+    )
 
 
 class RerankingOptions(BaseModel):

@@ -3,6 +3,9 @@
 ``__init__`` loads (through ``serving.runtime``), ``reconfigure`` takes the live options
 (``user_config``), request methods call one function. Retrieval and Ranking keep their runtime
 in a ``HotSwap`` whose thread notices a moved champion alias and swaps in the new models.
+Their request methods are ``@serve.batch``: concurrent requests to a replica are served by one
+call (one Milvus search, one tower forward, one XGBoost prediction); the batch size and wait
+are live options (``max_batch_size``, ``batch_wait_timeout_s``).
 """
 
 from __future__ import annotations
@@ -16,7 +19,14 @@ from components.recommend.candidates import CandidatePool, Query
 from components.recommend.event_tail import EventTail
 from components.recommend.request import Similar
 from components.recommend.results import Recommendations, finalize
-from serving.config import RankingOptions, RerankingOptions, RetrievalOptions, ServeArgs
+from serving.config import (
+    BATCH_WAIT_S,
+    MAX_BATCH_SIZE,
+    RankingOptions,
+    RerankingOptions,
+    RetrievalOptions,
+    ServeArgs,
+)
 from serving.refresh import HotSwap
 from serving.runtime import (
     RankingRuntime,
@@ -26,6 +36,11 @@ from serving.runtime import (
     remove_scratch,
     replica_scratch,
 )
+
+
+def _set_batching(method: Any, options: RetrievalOptions | RankingOptions) -> None:
+    method.set_max_batch_size(options.max_batch_size)
+    method.set_batch_wait_timeout_s(options.batch_wait_timeout_s)
 
 
 def _status(hot: HotSwap, described: dict[str, Any]) -> dict[str, Any]:
@@ -58,10 +73,13 @@ class Retrieval:
         self._options = RetrievalOptions.model_validate(config)
         self._hot.interval_s = self._options.refresh_interval_s
         self._hot.retire_after_s = self._options.retire_after_s
+        _set_batching(self.retrieve, self._options)
 
-    def retrieve(self, query: Query, alias: str) -> CandidatePool:
-        recent = self._events.seen(query.user_id)
-        return self._hot.current.recommend(self._options, query, alias, recent)
+    @serve.batch(max_batch_size=MAX_BATCH_SIZE, batch_wait_timeout_s=BATCH_WAIT_S)
+    async def retrieve(self, queries: list[Query], aliases: list[str]) -> list[CandidatePool]:
+        """Called with one query and alias; Serve gathers concurrent calls into lists."""
+        recent = [self._events.seen(query.user_id) for query in queries]
+        return self._hot.current.recommend(self._options, queries, aliases, recent)
 
     def similar(self, item_id: int, k: int) -> Similar | None:
         return self._hot.current.similar(item_id, k)
@@ -99,10 +117,14 @@ class Ranking:
         self._hot.start()
 
     def reconfigure(self, config: dict[str, Any]) -> None:
-        self._hot.interval_s = RankingOptions.model_validate(config).refresh_interval_s
+        options = RankingOptions.model_validate(config)
+        self._hot.interval_s = options.refresh_interval_s
+        _set_batching(self.rank, options)
 
-    def rank(self, pool: CandidatePool, alias: str) -> CandidatePool:
-        return self._hot.current.rank(pool, alias)
+    @serve.batch(max_batch_size=MAX_BATCH_SIZE, batch_wait_timeout_s=BATCH_WAIT_S)
+    async def rank(self, pools: list[CandidatePool], aliases: list[str]) -> list[CandidatePool]:
+        """Called with one pool and alias; Serve gathers concurrent calls into lists."""
+        return self._hot.current.rank(pools, aliases)
 
     def refresh(self) -> bool:
         return self._hot.refresh()

@@ -62,6 +62,14 @@ ITEM_FEATURES = "item_features"
 MILVUS = "milvus"
 
 
+def _by_alias(aliases: list[str]) -> dict[str, list[int]]:
+    """Positions of a batch's requests per model alias (an A/B arm), first-come order."""
+    groups: dict[str, list[int]] = {}
+    for position, alias in enumerate(aliases):
+        groups.setdefault(alias, []).append(position)
+    return groups
+
+
 def replica_scratch(args: ServeArgs, role: str) -> Path:
     """A private scratch folder per replica (downloads, Milvus Lite copies)."""
     args.scratch_dir.mkdir(parents=True, exist_ok=True)
@@ -162,23 +170,32 @@ class RetrievalRuntime:
     def recommend(
         self,
         options: RetrievalOptions,
-        query: Query,
-        alias: str,
-        recently_seen: np.ndarray | None = None,
-    ) -> CandidatePool:
-        search_alias = alias if alias in self.searches else CHAMPION_ALIAS
-        return request.recommend_candidates(
-            query,
-            self._sources(),
-            tower=self.towers.pick(alias),
-            search=self.searches.get(search_alias),
-            read_features=self.read_features,
-            tables_degraded=self.tables_origin.degraded,
-            recently_seen=recently_seen,
-            n_ann=options.n_ann,
-            n_covisit=options.n_covisit,
-            n_popular=options.n_popular,
-        )
+        queries: list[Query],
+        aliases: list[str],
+        recently_seen: list[np.ndarray | None] | None = None,
+    ) -> list[CandidatePool]:
+        """Pools for a batch of requests, in order; requests of one alias (one tower, one
+        index) share a tower forward and a search call."""
+        sources = self._sources()
+        recent = recently_seen if recently_seen is not None else [None] * len(queries)
+        pools: list[CandidatePool | None] = [None] * len(queries)
+        for alias, members in _by_alias(aliases).items():
+            search_alias = alias if alias in self.searches else CHAMPION_ALIAS
+            found = request.recommend_candidates_batch(
+                [queries[i] for i in members],
+                sources,
+                tower=self.towers.pick(alias),
+                search=self.searches.get(search_alias),
+                read_features=self.read_features,
+                tables_degraded=self.tables_origin.degraded,
+                recently_seen=[recent[i] for i in members],
+                n_ann=options.n_ann,
+                n_covisit=options.n_covisit,
+                n_popular=options.n_popular,
+            )
+            for i, pool in zip(members, found, strict=True):
+                pools[i] = pool
+        return pools  # type: ignore[return-value]
 
     def similar(self, item_id: int, k: int) -> Similar | None:
         if self.sources is None:
@@ -368,11 +385,21 @@ class RankingRuntime:
     anonymous: BoundedCache = field(default_factory=lambda: BoundedCache(0, 0))  # cold scores
     problems: dict[str, str] = field(default_factory=dict)
 
-    def rank(self, pool: CandidatePool, alias: str) -> CandidatePool:
+    def rank(self, pools: list[CandidatePool], aliases: list[str]) -> list[CandidatePool]:
+        """A batch of pools ranked in order; pools of one alias share one ranker prediction."""
         held = self.item_features.rows if self.item_features is not None else None
-        return request.rank_pool(
-            pool, self.rankers.pick(alias), store_reader(self.store), held, self.anonymous
-        )
+        ranked: list[CandidatePool | None] = [None] * len(pools)
+        for alias, members in _by_alias(aliases).items():
+            found = request.rank_pools(
+                [pools[i] for i in members],
+                self.rankers.pick(alias),
+                store_reader(self.store),
+                held,
+                self.anonymous,
+            )
+            for i, pool in zip(members, found, strict=True):
+                ranked[i] = pool
+        return ranked  # type: ignore[return-value]
 
     def features_stale(self) -> bool:
         """The store was re-materialized since the held item rows were read."""

@@ -34,9 +34,10 @@ FALLBACK_TABLES = "serving_tables"
 
 CONTEXT_CATEGORY = "category"  # a context key that narrows popularity like ``categories``
 
-# (query vectors (n, d), k, categories or None, ids to exclude) -> per query [(id, score)]
+# (query vectors (n, d), k, categories or None, ids to exclude per query) -> per query
+# [(id, score)]: one call answers several requests (``request.recommend_candidates_batch``)
 Hits = list[list[tuple[int, float]]]
-SearchFn = Callable[[np.ndarray, int, Sequence[str] | None, set[int]], Hits]
+SearchFn = Callable[[np.ndarray, int, Sequence[str] | None, Sequence[set[int]]], Hits]
 EmbedItemsFn = Callable[[np.ndarray], np.ndarray]
 
 
@@ -127,6 +128,17 @@ def best_anchors(
     return np.asarray(history, dtype=np.int64)[similarity.argmax(axis=1)]
 
 
+def excluded_ids(
+    query: Query, history: Sequence[int] | np.ndarray, seen: Sequence[int] | np.ndarray
+) -> np.ndarray:
+    """Items a request must not get back: the history, everything seen, the request's
+    ``exclude`` (sorted, unique)."""
+    return np.union1d(
+        np.union1d(np.asarray(seen, dtype=np.int64), np.asarray(history, dtype=np.int64)),
+        np.asarray(query.exclude, dtype=np.int64),
+    )
+
+
 def retrieve_candidates(
     query: Query,
     sources: CandidateSources,
@@ -154,7 +166,7 @@ def retrieve_candidates(
     """
     history = np.asarray(history, dtype=np.int64).reshape(-1)
     seen_ids = np.union1d(np.asarray(seen, dtype=np.int64).reshape(-1), history)
-    excluded = np.union1d(seen_ids, np.asarray(query.exclude, dtype=np.int64))
+    excluded = excluded_ids(query, history, seen_ids)
     excluded_set = {int(i) for i in excluded}
     cold = len(history) == 0
     fallbacks: list[str] = []
@@ -168,7 +180,7 @@ def retrieve_candidates(
             fallbacks.append(FALLBACK_MILVUS)
         else:
             try:
-                hits = search(user_vector.reshape(1, -1), n_ann, categories, excluded_set)[0]
+                hits = search(user_vector.reshape(1, -1), n_ann, categories, [excluded_set])[0]
                 parts.append(
                     (
                         SOURCE_ANN,
@@ -257,7 +269,7 @@ def similar_candidates(
     else:
         try:
             vector = np.asarray(embed_items(np.asarray([item_id], dtype=np.int64)))
-            hits = search(vector.reshape(1, -1), k, None, {int(item_id)})[0]
+            hits = search(vector.reshape(1, -1), k, None, [{int(item_id)}])[0]
             return (
                 Scored(
                     np.asarray([h[0] for h in hits], dtype=np.int64),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -26,8 +26,10 @@ from components.recommend.candidates import (
     FALLBACK_RETRIEVAL_MODEL,
     FALLBACK_TABLES,
     CandidatePool,
+    Hits,
     Query,
     SearchFn,
+    excluded_ids,
     retrieve_candidates,
     similar_candidates,
 )
@@ -128,39 +130,123 @@ def recommend_candidates(
 
     ``tower``: a loaded ``components.recommend.tower.Tower``; ``recently_seen``: items from
     feedback newer than the tables (``EventTail``)."""
-    started = time.perf_counter()
-    model = tower.model.model if tower is not None else None
-    history_length = model.history_length if model is not None else DEFAULT_HISTORY_LENGTH
-    history = user_history(query.user_id, history_length, sources, read_features)
-    seen = history.seen
-    if recently_seen is not None and len(recently_seen):
-        seen = np.union1d(seen, recently_seen)
-    user_vector = None
-    if model is not None and len(history.items):
-        user_vector = model.user_embeddings([query.user_id], [history.items.tolist()])[0]
-    pool = retrieve_candidates(
-        query,
+    return recommend_candidates_batch(
+        [query],
         sources,
-        history=history.items,
-        seen=seen,
-        user_vector=user_vector,
-        embed_items=tower.model.vectors if tower is not None else None,
+        tower=tower,
         search=search,
+        read_features=read_features,
+        tables_degraded=tables_degraded,
+        recently_seen=[recently_seen],
         n_ann=n_ann,
         n_covisit=n_covisit,
         n_popular=n_popular,
-    )
-    pool.user_features = history.user_features
-    for reason in history.fallbacks:
-        pool.degrade(reason)
-    if tables_degraded:
-        pool.degrade(FALLBACK_TABLES)
-    if tower is None:
-        pool.degrade(FALLBACK_RETRIEVAL_MODEL)
-    else:
-        _record_version(pool, tower)
-    pool.timings["Retrieval"] = time.perf_counter() - started
-    return pool
+    )[0]
+
+
+def recommend_candidates_batch(
+    queries: Sequence[Query],
+    sources: CandidateSources,
+    *,
+    tower: Loaded | None,
+    search: SearchFn | None,
+    read_features: ReadFeatures | None,
+    tables_degraded: bool = False,
+    recently_seen: Sequence[np.ndarray | None] | None = None,
+    n_ann: int = 200,
+    n_covisit: int = 50,
+    n_popular: int = 50,
+) -> list[CandidatePool]:
+    """``recommend_candidates`` for several requests (in order, one pool each), sharing one
+    tower forward for every user with a history and one index search per distinct category
+    filter: a Milvus call and a forward pass cost nearly the same for one query as for many.
+
+    ``recently_seen[i]``: feedback items newer than the tables for ``queries[i]``."""
+    started = time.perf_counter()
+    model = tower.model.model if tower is not None else None
+    history_length = model.history_length if model is not None else DEFAULT_HISTORY_LENGTH
+    recent = list(recently_seen) if recently_seen is not None else [None] * len(queries)
+    histories = [user_history(q.user_id, history_length, sources, read_features) for q in queries]
+    seens = [
+        np.union1d(h.seen, r) if r is not None and len(r) else h.seen
+        for h, r in zip(histories, recent, strict=True)
+    ]
+    vectors: list[np.ndarray | None] = [None] * len(queries)
+    known = [i for i, h in enumerate(histories) if len(h.items)]
+    if model is not None and known:
+        embedded = model.user_embeddings(
+            [queries[i].user_id for i in known], [histories[i].items.tolist() for i in known]
+        )
+        for row, i in enumerate(known):
+            vectors[i] = embedded[row]
+    answers = _search_together(queries, histories, seens, vectors, search, n_ann)
+    pools = []
+    for i, query in enumerate(queries):
+        pool = retrieve_candidates(
+            query,
+            sources,
+            history=histories[i].items,
+            seen=seens[i],
+            user_vector=vectors[i],
+            embed_items=tower.model.vectors if tower is not None else None,
+            search=answers.get(i),
+            n_ann=n_ann,
+            n_covisit=n_covisit,
+            n_popular=n_popular,
+        )
+        pool.user_features = histories[i].user_features
+        for reason in histories[i].fallbacks:
+            pool.degrade(reason)
+        if tables_degraded:
+            pool.degrade(FALLBACK_TABLES)
+        if tower is None:
+            pool.degrade(FALLBACK_RETRIEVAL_MODEL)
+        else:
+            _record_version(pool, tower)
+        pools.append(pool)
+    elapsed = time.perf_counter() - started  # every request of the batch waited all of it
+    for pool in pools:
+        pool.timings["Retrieval"] = elapsed
+    return pools
+
+
+def _search_together(
+    queries: Sequence[Query],
+    histories: Sequence[History],
+    seens: Sequence[np.ndarray],
+    vectors: Sequence[np.ndarray | None],
+    search: SearchFn | None,
+    n_ann: int,
+) -> dict[int, SearchFn]:
+    """One ``search`` call per distinct category filter for the queries that will search
+    (a history and a user vector); each gets back a ``SearchFn`` that answers with its own
+    rows (or raises the call's error, so ``retrieve_candidates`` degrades as it would alone)."""
+    if search is None:
+        return {}
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for i, query in enumerate(queries):
+        if vectors[i] is not None and len(histories[i].items):
+            groups.setdefault(tuple(query.categories), []).append(i)
+    answers: dict[int, SearchFn] = {}
+    for categories, members in groups.items():
+        excluded = [
+            {int(x) for x in excluded_ids(queries[i], histories[i].items, seens[i])}
+            for i in members
+        ]
+        stacked = np.stack([np.asarray(vectors[i], dtype=np.float32) for i in members])
+        try:
+            rows: Hits | Exception = search(stacked, n_ann, list(categories) or None, excluded)
+        except Exception as error:  # noqa: BLE001 - each request records its own fallback
+            rows = error
+        for position, i in enumerate(members):
+            answers[i] = partial(_answer, rows, position)
+    return answers
+
+
+def _answer(rows: Hits | Exception, position: int, *_: Any) -> Hits:
+    if isinstance(rows, Exception):
+        raise rows
+    return [rows[position]]
 
 
 def rank_pool(
@@ -215,6 +301,73 @@ def rank_pool(
     pool.user_features = None  # not needed downstream: keep the next hop's payload small
     pool.timings["Ranking"] = time.perf_counter() - started
     return pool
+
+
+def rank_pools(
+    pools: Sequence[CandidatePool],
+    ranker: Loaded | None,
+    read_features: ReadFeatures | None,
+    item_features: ItemRows | None = None,
+    anonymous: BoundedCache | None = None,
+) -> list[CandidatePool]:
+    """``rank_pool`` for several requests with ONE ranker prediction: each pool goes through
+    ``rank_pool`` with a scorer that only keeps its feature matrix, then the stacked matrices
+    are scored at once and each pool gets its own rows back (cold-start answers are cached
+    after that, with their real scores). An XGBoost prediction costs mostly per call."""
+    if ranker is None or len(pools) < 2:
+        return [rank_pool(p, ranker, read_features, item_features, anonymous) for p in pools]
+    started = time.perf_counter()
+    deferred = _DeferredScorer()
+    puts = _DeferredPuts(anonymous) if anonymous is not None else None
+    stand_in = replace(ranker, model=deferred)
+    for index, pool in enumerate(pools):
+        deferred.current = index
+        if puts is not None:
+            puts.current = index
+        rank_pool(pool, stand_in, read_features, item_features, puts)  # type: ignore[arg-type]
+    if deferred.matrices:
+        scores = np.asarray(
+            ranker.model.score(pd.concat(list(deferred.matrices.values()), ignore_index=True)),
+            dtype=np.float64,
+        ).reshape(-1)
+        cuts = np.cumsum([len(m) for m in deferred.matrices.values()])[:-1]
+        for index, part in zip(deferred.matrices, np.split(scores, cuts), strict=True):
+            pools[index].scores = part
+    for index, key in puts.keys.items() if puts is not None else ():
+        pool = pools[index]
+        anonymous.put(key, (pool.scores.copy(), pool.available.copy()))  # type: ignore[union-attr]
+    elapsed = time.perf_counter() - started  # every request of the batch waited all of it
+    for pool in pools:
+        pool.timings["Ranking"] = elapsed
+    return list(pools)
+
+
+class _DeferredScorer:
+    """Keeps each pool's ranker matrix for one prediction later; scores 0 meanwhile."""
+
+    def __init__(self) -> None:
+        self.current = 0
+        self.matrices: dict[int, pd.DataFrame] = {}
+
+    def score(self, features: pd.DataFrame) -> np.ndarray:
+        self.matrices[self.current] = features
+        return np.zeros(len(features), dtype=np.float64)
+
+
+class _DeferredPuts:
+    """The cold-start cache as ``rank_pool`` sees it in a batch: reads pass, writes wait for
+    the real scores."""
+
+    def __init__(self, cache: BoundedCache) -> None:
+        self.cache = cache
+        self.current = 0
+        self.keys: dict[int, Any] = {}
+
+    def get(self, key: Any) -> Any:
+        return self.cache.get(key)
+
+    def put(self, key: Any, _value: Any) -> None:
+        self.keys[self.current] = key
 
 
 def anonymous_key(pool: CandidatePool, ranker: Loaded | None) -> tuple | None:

@@ -127,10 +127,11 @@ def prepare_collection(reader: IndexReader, name: str) -> dict[str, Any]:
 
 def make_search(reader: IndexReader, collection: str, search_params: dict[str, Any]) -> SearchFn:
     """``search(vectors, k, categories, exclude)`` over ``collection``: available items only,
-    in any of ``categories`` when given, ``exclude`` skipped (one Milvus call per request)."""
+    in any of ``categories`` when given, ``exclude[i]`` skipped for query i (one Milvus call
+    for every query vector: several requests share it)."""
 
     def search(
-        vectors: np.ndarray, k: int, categories: Sequence[str] | None, exclude: set[int]
+        vectors: np.ndarray, k: int, categories: Sequence[str] | None, exclude: Sequence[set[int]]
     ) -> list[list[tuple[int, float]]]:
         wanted = category_filter(categories) if categories else None
         expression = and_filters(AVAILABLE_FILTER, wanted)
@@ -141,7 +142,7 @@ def make_search(reader: IndexReader, collection: str, search_params: dict[str, A
             queries,
             k,
             filter_expr=expression,
-            exclude=[exclude] * len(queries),
+            exclude=list(exclude),
             search_params=search_params,
         )
 

@@ -173,7 +173,7 @@ def test_serving_reader_connects_to_the_server_directly(client, milvus_server_ur
         assert params == {"ef": 80}
         search = make_search(reader, "served", params)
         by_id = dict(zip(ids.tolist(), zip(cats, avail, strict=True), strict=True))
-        hits = search(vectors[1:3], 10, ["Drama"], {int(ids[1])})
+        hits = search(vectors[1:3], 10, ["Drama"], [{int(ids[1])}] * 2)
     finally:
         reader.close()
     assert [len(row) for row in hits] == [10, 10]

@@ -360,7 +360,8 @@ def _in_process_answer(args, user: int):
     ranking = load_ranking_runtime(args, None, scratch)
     try:
         query = Query(user_id=user, k=K)
-        pool = ranking.rank(retrieval.recommend(args.retrieval, query, "champion"), "champion")
+        pools = retrieval.recommend(args.retrieval, [query], ["champion"])
+        pool = ranking.rank(pools, ["champion"])[0]
         return finalize(pool, query, 0.8, CAP), retrieval.problems, ranking.problems
     finally:
         if retrieval.reader is not None:

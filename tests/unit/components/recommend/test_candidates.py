@@ -29,7 +29,7 @@ def embed(ids):
 def exact_search(vectors, k, categories, exclude):
     ids = np.arange(1, 13)
     scores = embed(ids) @ vectors[0]
-    order = [i for i in np.argsort(-scores) if int(ids[i]) not in exclude]
+    order = [i for i in np.argsort(-scores) if int(ids[i]) not in exclude[0]]
     return [[(int(ids[i]), float(scores[i])) for i in order[:k]]]
 
 

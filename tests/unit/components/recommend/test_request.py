@@ -5,7 +5,12 @@ import pandas as pd
 import pytest
 
 from components.data.columns import ITEM_ID, USER_ID
-from components.features.columns import ITEM_AVAILABLE, ITEM_EVENTS_30D, USER_RECENT_ITEMS
+from components.features.columns import (
+    ITEM_AVAILABLE,
+    ITEM_EVENTS_30D,
+    RETRIEVAL_SCORE,
+    USER_RECENT_ITEMS,
+)
 from components.features.ranking import RANKER_FEATURES
 from components.features.store import FOUND
 from components.recommend.candidates import (
@@ -22,7 +27,9 @@ from components.recommend.models import Loaded
 from components.recommend.request import (
     known_items,
     rank_pool,
+    rank_pools,
     recommend_candidates,
+    recommend_candidates_batch,
     similar_items,
     user_history,
 )
@@ -42,7 +49,7 @@ def embed(ids):
 
 def exact_search(vectors, k, categories, exclude):
     scores = embed(CATALOG) @ vectors[0]
-    order = [i for i in np.argsort(-scores) if int(CATALOG[i]) not in exclude]
+    order = [i for i in np.argsort(-scores) if int(CATALOG[i]) not in exclude[0]]
     return [[(int(CATALOG[i]), float(scores[i])) for i in order[:k]]]
 
 
@@ -258,3 +265,121 @@ def test_cold_answers_of_unknown_users_are_kept_per_segment_and_model(sources):
     assert len(cache) == 2 and cache.hits == hits
     ranked(95, categories=("C",))  # the latest segment is still kept
     assert cache.hits == hits + 1
+
+
+class CountingSearch:
+    """Exact search over every query vector of a call, counting the calls."""
+
+    def __init__(self, catalog) -> None:
+        self.catalog = catalog
+        self.calls: list[int] = []
+
+    def __call__(self, vectors, k, categories, exclude):
+        self.calls.append(len(vectors))
+        scores = embed(CATALOG) @ np.asarray(vectors).T
+        keep = self.catalog.in_categories(CATALOG, categories)
+        rows = []
+        for column, banned in enumerate(exclude):
+            order = np.argsort(-scores[:, column])
+            ok = [i for i in order if keep[i] and int(CATALOG[i]) not in banned]
+            rows.append([(int(CATALOG[i]), float(scores[i, column])) for i in ok[:k]])
+        return rows
+
+
+class CountingRanker:
+    """Scores by the retrieval score and the item's events (so two users' candidates score
+    differently), counting the predictions."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def score(self, frame: pd.DataFrame) -> np.ndarray:
+        self.calls.append(len(frame))
+        return frame[RETRIEVAL_SCORE].to_numpy() * 100 + frame[ITEM_EVENTS_30D].to_numpy()
+
+
+BATCH = [
+    Query(user_id=1, k=3),
+    Query(user_id=2, k=3),
+    Query(user_id=3, k=3, categories=("C",)),
+    Query(user_id=99, k=3),
+]
+
+
+def test_a_batch_of_requests_gets_each_its_own_answer_from_one_search_and_one_forward(sources):
+    recently = [np.array([9]), None, None, None]
+
+    def each(query, seen, bundle, search, store):
+        return recommend_candidates(
+            query,
+            sources,
+            tower=loaded(bundle),
+            search=search,
+            read_features=store,
+            recently_seen=seen,
+        )
+
+    alone = [
+        each(q, r, FakeBundle(), CountingSearch(sources.catalog), FakeStore())
+        for q, r in zip(BATCH, recently, strict=True)
+    ]
+    bundle, search = FakeBundle(), CountingSearch(sources.catalog)
+    together = recommend_candidates_batch(
+        BATCH,
+        sources,
+        tower=loaded(bundle),
+        search=search,
+        read_features=FakeStore(),
+        recently_seen=recently,
+    )
+    assert search.calls == [2, 1]  # users 1 and 2 share one call; user 3 filters on "C"
+    assert len(bundle.model.histories) == 3  # one forward for the three users with a history
+    for one, batched in zip(alone, together, strict=True):
+        assert batched.user_id == one.user_id
+        assert batched.item_ids.tolist() == one.item_ids.tolist()
+        assert np.allclose(batched.retrieval_scores, one.retrieval_scores)
+        assert batched.sources.tolist() == one.sources.tolist()
+        assert batched.fallbacks == one.fallbacks and batched.cold_start == one.cold_start
+    assert together[0].item_ids.tolist() != together[1].item_ids.tolist()
+    assert 9 not in together[0].item_ids and 4 in together[0].item_ids  # user 2 saw 4, not 1
+    assert 4 not in together[1].item_ids
+
+    ranker = CountingRanker()
+    single = [
+        rank_pool(p, loaded(CountingRanker(), "reco-ranker", "2"), FakeStore()) for p in alone
+    ]
+    ranked = rank_pools(together, loaded(ranker, "reco-ranker", "2"), FakeStore())
+    assert ranker.calls == [sum(len(p) for p in together)]  # one prediction for all four
+    for one, batched in zip(single, ranked, strict=True):
+        assert batched.scores.tolist() == one.scores.tolist()
+        assert batched.versions == one.versions and batched.fallbacks == one.fallbacks
+
+
+def test_a_failed_batched_search_degrades_every_request_of_the_batch(sources):
+    pools = recommend_candidates_batch(
+        BATCH[:2], sources, tower=loaded(FakeBundle()), search=broken, read_features=FakeStore()
+    )
+    assert [p.fallbacks for p in pools] == [[FALLBACK_MILVUS], [FALLBACK_MILVUS]]
+    assert all(len(p) >= 3 for p in pools)
+
+
+def test_batched_cold_answers_are_cached_with_their_real_scores(sources):
+    from components.recommend.cache import BoundedCache
+
+    cache = BoundedCache(max_size=4, ttl_s=60)
+    store = FakeStore()
+    queries = [Query(user_id=98, k=3), Query(user_id=97, k=3, categories=("C",))]
+    pools = recommend_candidates_batch(
+        queries, sources, tower=None, search=None, read_features=store
+    )
+    ranker = CountingRanker()
+    ranked = rank_pools(pools, loaded(ranker, "reco-ranker", "2"), store, anonymous=cache)
+    assert len(ranker.calls) == 1 and len(cache) == 2
+    again = recommend_candidates_batch(
+        queries, sources, tower=None, search=None, read_features=store
+    )
+    rerun = rank_pools(again, loaded(ranker, "reco-ranker", "2"), store, anonymous=cache)
+    assert len(ranker.calls) == 1  # both answers came from the cache
+    for first, second in zip(ranked, rerun, strict=True):
+        assert second.scores.tolist() == first.scores.tolist()
+        assert np.any(first.scores != 0)
