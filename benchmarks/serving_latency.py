@@ -4,6 +4,11 @@ Ray Serve app on the same machine (what Serve's HTTP proxy + one FastAPI replica
     .venv/bin/python benchmarks/serving_latency.py                      # state from RECO_* / var/
     .venv/bin/python benchmarks/serving_latency.py --state-dir var --source synthetic \\
         --requests 400 --concurrency 1 4 16 --write-docs docs/serving.md
+    .venv/bin/python benchmarks/serving_latency.py --batching 1:0 16:0.002   # compare settings
+
+``--batching SIZE:WAIT_S ...`` runs the graph once per request-batching setting of Retrieval
+and Ranking (``max_batch_size``, ``batch_wait_timeout_s``), one row group each; the default is
+the serve config's.
 
 Needs a finished training run in the state folder (``make run`` or ``reco pipeline run``). The
 serving tables come from the champion's MLflow run when it has them, else they are built from
@@ -34,9 +39,6 @@ from components.settings import Settings
 from serving.app import build, logging_config, start_local_ray, wait_until_ready
 from serving.config import ServeArgs
 from serving.schemas import RecommendBody, RecommendedItem, RecommendResponse
-
-MARK_START = "<!-- benchmark:start -->"
-MARK_END = "<!-- benchmark:end -->"
 
 passthrough_api = FastAPI()
 
@@ -142,42 +144,75 @@ def _tables_dir(source: str | None, tables_dir: Path | None) -> Path | None:
     return save_serving_tables(build_serving_tables(interactions, items), folder)
 
 
-def markdown(results: dict[str, dict[int, dict]], context: dict[str, Any]) -> str:
+def batching_setting(text: str) -> tuple[int, float]:
+    """``SIZE:WAIT_S`` -> (max_batch_size, batch_wait_timeout_s)."""
+    size, _, wait = text.partition(":")
+    return int(size), float(wait or 0)
+
+
+def setting_label(size: int, wait_s: float) -> str:
+    return f"batch {size}, wait {wait_s * 1000:g} ms" if size > 1 else "no batching"
+
+
+def markdown(
+    results: dict[str, dict[int, dict]], context: dict[str, Any], block: str = "benchmark"
+) -> str:
     lines = [
-        MARK_START,
+        f"<!-- {block}:start -->",
         f"Measured {context['date']} on {context['machine']} ({context['cpus']} CPUs), "
         f"{context['requests']} requests per level after {context['warmup']} warm-up, "
         f"k={context['k']}, {context['users']} distinct users; models: {context['label']}; "
         f"catalog {context['catalog']}. "
         "Load generator on the same machine.",
         "",
-        "| concurrency | graph p50 ms | graph p99 ms | graph req/s "
+        "| graph | concurrency | graph p50 ms | graph p99 ms | graph req/s "
         "| pass-through p50 ms | pass-through p99 ms | pass-through req/s "
-        "| p50 ratio | req/s ratio | errors |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| p50 ratio | p99 ratio | req/s ratio | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     stage_lines = []
-    for level, real in results["graph"].items():
-        base = results["passthrough"][level]
-        lines.append(
-            f"| {level} | {real['p50_ms']:.1f} | {real['p99_ms']:.1f} | {real['rps']:.1f} "
-            f"| {base['p50_ms']:.1f} | {base['p99_ms']:.1f} | {base['rps']:.1f} "
-            f"| {real['p50_ms'] / base['p50_ms']:.1f}x | {base['rps'] / real['rps']:.1f}x "
-            f"| {real['errors'] + base['errors']} |"
-        )
-        stages = ", ".join(f"{n} {ms:.1f}" for n, ms in real.get("stages", {}).items())
-        stage_lines.append(f"- concurrency {level}: {stages}")
-    lines += ["", "Mean ms spent inside each deployment (`reco_deployment_latency_seconds`):", ""]
+    for name, levels in results.items():
+        if name == "passthrough":
+            continue
+        for level, real in levels.items():
+            base = results["passthrough"][level]
+            lines.append(f"| {name} | {level} | " + " | ".join(ratios(real, base)) + " |")
+            stages = ", ".join(f"{n} {ms:.1f}" for n, ms in real.get("stages", {}).items())
+            stage_lines.append(f"- {name}, concurrency {level}: {stages}")
+    lines += [
+        "",
+        "Mean ms inside each deployment per request (`reco_deployment_latency_seconds`; a "
+        "batched request counts its whole batch's time):",
+        "",
+    ]
     lines += stage_lines
-    lines.append(MARK_END)
+    lines.append(f"<!-- {block}:end -->")
     return "\n".join(lines)
 
 
-def write_docs(path: Path, block: str) -> None:
+def ratios(real: dict, base: dict) -> list[str]:
+    """Graph and pass-through figures and their ratios (how many times the pass-through's
+    latency, how many times fewer requests per second)."""
+    return [
+        f"{real['p50_ms']:.1f}",
+        f"{real['p99_ms']:.1f}",
+        f"{real['rps']:.1f}",
+        f"{base['p50_ms']:.1f}",
+        f"{base['p99_ms']:.1f}",
+        f"{base['rps']:.1f}",
+        f"{real['p50_ms'] / base['p50_ms']:.1f}x",
+        f"{real['p99_ms'] / base['p99_ms']:.1f}x",
+        f"{base['rps'] / real['rps']:.1f}x",
+        f"{real['errors'] + base['errors']}",
+    ]
+
+
+def write_docs(path: Path, block: str, name: str = "benchmark") -> None:
     text = path.read_text() if path.exists() else ""
-    if MARK_START in text and MARK_END in text:
-        head, rest = text.split(MARK_START, 1)
-        text = head + block + rest.split(MARK_END, 1)[1]
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        text = head + block + rest.split(end, 1)[1]
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     path.write_text(text)
@@ -199,6 +234,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--write-docs", type=Path, default=None, help="e.g. docs/serving.md")
     parser.add_argument("--access-log", action="store_true", help="Serve's per-request log lines")
+    parser.add_argument(
+        "--batching",
+        type=batching_setting,
+        nargs="+",
+        default=None,
+        help="SIZE:WAIT_S request-batching settings to compare (default: the config's)",
+    )
+    parser.add_argument(
+        "--docs-block", default="benchmark", help="the <!-- NAME:start/end --> block to replace"
+    )
     options = parser.parse_args(argv)
 
     overrides: dict[str, Any] = {"serve_port": options.port, "serve_host": "127.0.0.1"}
@@ -219,44 +264,69 @@ def main(argv: list[str] | None = None) -> int:
         logging_config=logging_config(args),
     )
     base = f"http://{settings.serve_host}:{settings.serve_port}"
-    serve.run_many(
-        [
-            serve.RunTarget(
-                build(args), name="reco", route_prefix="/", logging_config=logging_config(args)
-            ),
-            serve.RunTarget(
-                PassThrough.bind(),
-                name="passthrough",
-                route_prefix="/passthrough",
-                logging_config=logging_config(args),
-            ),
-        ]
+    serve.run(
+        PassThrough.bind(),
+        name="passthrough",
+        route_prefix="/passthrough",
+        logging_config=logging_config(args),
     )
-    if not wait_until_ready(base, 300):
-        print(httpx.get(f"{base}/readyz").text, file=sys.stderr)
-        return 1
-    status = httpx.get(f"{base}/readyz").json()["deployments"]["Retrieval"]
     users = list(range(1, options.users + 1))
-    results = {
-        name: measure(
-            url, users, options.k, options.requests, options.warmup, options.concurrency, metrics
+    settings_to_try = options.batching or [
+        (args.retrieval.max_batch_size, args.retrieval.batch_wait_timeout_s)
+    ]
+    results: dict[str, dict[int, dict]] = {}
+    status: dict[str, Any] = {}
+    for size, wait_s in settings_to_try:
+        batching = {"max_batch_size": size, "batch_wait_timeout_s": wait_s}
+        graph_args = args.model_copy(
+            update={
+                "retrieval": args.retrieval.model_copy(update=batching),
+                "ranking": args.ranking.model_copy(update=batching),
+            }
         )
-        for name, url, metrics in (
-            ("graph", base, f"{base}/metrics"),
-            ("passthrough", f"{base}/passthrough", ""),
+        serve.run(
+            build(graph_args), name="reco", route_prefix="/", logging_config=logging_config(args)
         )
-    }
+        if not wait_until_ready(base, 300):
+            print(httpx.get(f"{base}/readyz").text, file=sys.stderr)
+            return 1
+        status = httpx.get(f"{base}/readyz").json()["deployments"]["Retrieval"]
+        label = setting_label(size, wait_s)
+        results[label] = measure(
+            base,
+            users,
+            options.k,
+            options.requests,
+            options.warmup,
+            options.concurrency,
+            f"{base}/metrics",
+        )
+        print(label, json.dumps(results[label]), flush=True)
+    results["passthrough"] = measure(
+        f"{base}/passthrough",
+        users,
+        options.k,
+        options.requests,
+        options.warmup,
+        options.concurrency,
+        "",
+    )
     serve.shutdown()
     print(json.dumps(results, indent=2))
-    for level in options.concurrency:
-        real, plain = results["graph"][level], results["passthrough"][level]
-        print(
-            f"concurrency {level:>3}: graph p50 {real['p50_ms']:.1f} ms p99 {real['p99_ms']:.1f} "
-            f"ms {real['rps']:.1f} req/s | pass-through p50 {plain['p50_ms']:.1f} ms "
-            f"p99 {plain['p99_ms']:.1f} ms {plain['rps']:.1f} req/s | "
-            f"p50 ratio {real['p50_ms'] / plain['p50_ms']:.1f}x, "
-            f"throughput ratio {plain['rps'] / real['rps']:.1f}x"
-        )
+    for name, levels in results.items():
+        if name == "passthrough":
+            continue
+        for level, real in levels.items():
+            plain = results["passthrough"][level]
+            stages = ", ".join(f"{n} {ms:.1f}" for n, ms in real.get("stages", {}).items())
+            print(
+                f"{name}, concurrency {level:>3}: graph p50 {real['p50_ms']:.1f} ms "
+                f"p99 {real['p99_ms']:.1f} ms {real['rps']:.1f} req/s | pass-through p50 "
+                f"{plain['p50_ms']:.1f} ms p99 {plain['p99_ms']:.1f} ms {plain['rps']:.1f} "
+                f"req/s | ratios p50 {real['p50_ms'] / plain['p50_ms']:.1f}x, p99 "
+                f"{real['p99_ms'] / plain['p99_ms']:.1f}x, throughput "
+                f"{plain['rps'] / real['rps']:.1f}x | stages ms: {stages}"
+            )
     if options.write_docs is not None:
         from components.recommend.tables import load_serving_tables
 
@@ -281,7 +351,11 @@ def main(argv: list[str] | None = None) -> int:
             "catalog": f"{catalog}, serving tables {origin}",
             "label": options.label,
         }
-        write_docs(options.write_docs, markdown(results, context))
+        write_docs(
+            options.write_docs,
+            markdown(results, context, options.docs_block),
+            options.docs_block,
+        )
         print(f"wrote results into {options.write_docs}")
     return 0
 

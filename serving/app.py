@@ -134,6 +134,11 @@ async def recommend_through(
     return result
 
 
+def _log_failure(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("recording a served answer failed: %s", task.exception())
+
+
 @serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=64)
 @serve.ingress(api)
 class Ingress:
@@ -151,6 +156,31 @@ class Ingress:
         self._predictions = PredictionLog(
             args.prediction_log_dir, max_age_s=args.prediction_flush_s
         )
+        self._side_effects: set[asyncio.Task] = set()
+
+    def _after_response(self, user_id: int, variant: Variant, result: Recommendations) -> None:
+        """Metrics and the prediction log of a served answer, in a task the response does not
+        wait for (the side effects of issue 11's stage pipeline); a failure is logged only."""
+        task = asyncio.get_running_loop().create_task(
+            asyncio.to_thread(self._record, user_id, variant, result)
+        )
+        self._side_effects.add(task)  # a reference until done: the loop keeps weak ones
+        task.add_done_callback(self._side_effects.discard)
+        task.add_done_callback(_log_failure)
+
+    def _record(self, user_id: int, variant: Variant, result: Recommendations) -> None:
+        metrics = process_metrics()
+        metrics.observe_deployments(result.timings)
+        metrics.observe_fallbacks(f"{V1}/recommend", result.fallbacks)
+        metrics.set_models(result.versions, result.loaded_at)
+        rows = prediction_rows(
+            user_id,
+            [i.item_id for i in result.items],
+            [i.score for i in result.items],
+            variant.name,
+            json.dumps(result.versions, sort_keys=True),
+        )
+        self._predictions.add(rows)
 
     @api.post(f"{V1}/recommend", response_model=RecommendResponse)
     async def recommend(self, body: RecommendBody) -> RecommendResponse:
@@ -159,18 +189,7 @@ class Ingress:
         result = await recommend_through(
             self._retrieval, self._ranking, self._reranking, body.to_query(), variant
         )
-        metrics = process_metrics()
-        metrics.observe_deployments(result.timings)
-        metrics.observe_fallbacks(f"{V1}/recommend", result.fallbacks)
-        metrics.set_models(result.versions, result.loaded_at)
-        rows = prediction_rows(
-            body.user_id,
-            [i.item_id for i in result.items],
-            [i.score for i in result.items],
-            variant.name,
-            json.dumps(result.versions, sort_keys=True),
-        )
-        await asyncio.to_thread(self._predictions.add, rows)
+        self._after_response(body.user_id, variant, result)
         return RecommendResponse(
             user_id=body.user_id,
             items=[

@@ -507,9 +507,11 @@ def test_scores_returned_are_logged_for_the_drift_job(serving_state, client, url
     from components.recommend.prediction_log import COLUMNS
 
     time.sleep(1.1)
-    _recommend(client, urls["main"], user_id=USERS[1])  # a flush is due
-    files = sorted(serving_state.prediction_log_dir.glob("*.parquet"))
-    assert files
+    _recommend(client, urls["main"], user_id=USERS[1])  # a flush is due, after the response
+    deadline = time.monotonic() + 10
+    while not (files := sorted(serving_state.prediction_log_dir.glob("*.parquet"))):
+        assert time.monotonic() < deadline, "no prediction log written"
+        time.sleep(0.1)
     frame = pd.concat([pd.read_parquet(f) for f in files])
     assert tuple(frame.columns) == COLUMNS
     assert frame["rank"].min() == 1 and frame["score"].notna().all()
