@@ -53,24 +53,52 @@ def store_reader(store: Any | None) -> ReadFeatures | None:
 
 
 def cached_user_reads(read: ReadFeatures | None, users: BoundedCache) -> ReadFeatures | None:
-    """``read`` with one user's row (and no items) kept in ``users`` for its TTL: a request
-    reads its user once, a burst of requests by the same user reads once. Other reads pass."""
+    """``read`` with each user's row (reads without items) kept in ``users`` for its TTL: a
+    request reads its user once, a burst of requests by the same user reads once, a batch of
+    requests reads the users not kept in one call. Reads of items pass."""
     if read is None:
         return None
 
     def read_cached(
         user_ids: Sequence[int], item_ids: Sequence[int]
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
-        if len(user_ids) != 1 or len(item_ids):
+        if len(item_ids) or not len(user_ids):
             return read(user_ids, item_ids)
-        key = int(user_ids[0])
-        frames = users.get(key)
-        if frames is None:
-            frames = read(user_ids, item_ids)
-            users.put(key, frames)
-        return frames
+        keys = list(dict.fromkeys(int(u) for u in user_ids))
+        held = {key: users.get(key) for key in keys}
+        missing = [key for key, frames in held.items() if frames is None]
+        if missing:
+            frame, items = read(missing, [])
+            for key in missing:
+                held[key] = (frame.loc[[key]], items)
+                users.put(key, held[key])
+        if len(keys) == 1:
+            return held[keys[0]]
+        return pd.concat([held[key][0] for key in keys]), held[keys[0]][1]
 
     return read_cached
+
+
+def _users_read_once(read: ReadFeatures | None, user_ids: Sequence[int]) -> ReadFeatures | None:
+    """``read`` for a batch: its users' rows read in ONE call up front, each request's own
+    read answered from it (a failed read fails each request's, as it would alone)."""
+    wanted = list(dict.fromkeys(int(u) for u in user_ids))
+    if read is None or len(wanted) < 2:
+        return read
+    try:
+        frame: pd.DataFrame | None = read(wanted, [])[0]
+        error: Exception | None = None
+    except Exception as failed:  # noqa: BLE001 - each request records its own fallback
+        frame, error = None, failed
+
+    def answer(users: Sequence[int], items: Sequence[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
+        if len(items) or len(users) != 1 or int(users[0]) not in wanted:
+            return read(users, items)
+        if error is not None:
+            raise error
+        return frame.loc[[int(users[0])]], pd.DataFrame()  # type: ignore[union-attr]
+
+    return answer
 
 
 @dataclass
@@ -159,14 +187,16 @@ def recommend_candidates_batch(
 ) -> list[CandidatePool]:
     """``recommend_candidates`` for several requests (in order, one pool each), sharing one
     tower forward for every user with a history and one index search per distinct category
-    filter: a Milvus call and a forward pass cost nearly the same for one query as for many.
+    filter, and one online read of the users' rows: a Milvus call, a forward pass and a Feast
+    read cost nearly the same for one query as for many.
 
     ``recently_seen[i]``: feedback items newer than the tables for ``queries[i]``."""
     started = time.perf_counter()
     model = tower.model.model if tower is not None else None
     history_length = model.history_length if model is not None else DEFAULT_HISTORY_LENGTH
     recent = list(recently_seen) if recently_seen is not None else [None] * len(queries)
-    histories = [user_history(q.user_id, history_length, sources, read_features) for q in queries]
+    read_users = _users_read_once(read_features, [q.user_id for q in queries])
+    histories = [user_history(q.user_id, history_length, sources, read_users) for q in queries]
     seens = [
         np.union1d(h.seen, r) if r is not None and len(r) else h.seen
         for h, r in zip(histories, recent, strict=True)

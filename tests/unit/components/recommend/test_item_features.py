@@ -105,3 +105,16 @@ def test_user_reads_are_cached_within_the_bound_and_item_reads_pass_through():
     read([], [5])
     assert [ids for key, ids in store.calls if key == ITEM_ID] == [[5], [5]]
     assert cached_user_reads(None, cache) is None
+
+
+def test_a_batch_reads_only_its_users_not_kept_and_in_one_call():
+    store = FakeFeast()
+    cache = BoundedCache(max_size=10, ttl_s=60)
+    read = cached_user_reads(partial(online_features, store), cache)
+    read([2], [])
+    frame, _ = read([3, 2, 4, 3], [])
+    assert [ids for key, ids in store.calls if key == USER_ID] == [[2], [3, 4]]
+    assert frame.index.tolist() == [3, 2, 4]
+    single, _ = read([4], [])  # kept from the batch read
+    assert single.index.tolist() == [4] and len(store.calls) == 2
+    pd.testing.assert_frame_equal(single, online_features(store, [4], [])[0])

@@ -323,15 +323,16 @@ def test_a_batch_of_requests_gets_each_its_own_answer_from_one_search_and_one_fo
         each(q, r, FakeBundle(), CountingSearch(sources.catalog), FakeStore())
         for q, r in zip(BATCH, recently, strict=True)
     ]
-    bundle, search = FakeBundle(), CountingSearch(sources.catalog)
+    bundle, search, store = FakeBundle(), CountingSearch(sources.catalog), FakeStore()
     together = recommend_candidates_batch(
         BATCH,
         sources,
         tower=loaded(bundle),
         search=search,
-        read_features=FakeStore(),
+        read_features=store,
         recently_seen=recently,
     )
+    assert store.calls == [([1, 2, 3, 99], [])]  # one online read for the batch's users
     assert search.calls == [2, 1]  # users 1 and 2 share one call; user 3 filters on "C"
     assert len(bundle.model.histories) == 3  # one forward for the three users with a history
     for one, batched in zip(alone, together, strict=True):
