@@ -20,7 +20,7 @@ from serving.limits import DEFAULT_MAX_BODY_BYTES
 
 # Request batching (``@serve.batch``) in Retrieval and Ranking: chosen from
 # benchmarks/serving_latency.py at concurrency 1/4/16 (docs/serving.md, "Batching").
-MAX_BATCH_SIZE = 16
+MAX_BATCH_SIZE = 8
 BATCH_WAIT_S = 0.002
 
 
