@@ -22,6 +22,7 @@ from components.features.store import FOUND, online_features
 from components.recommend.candidates import (
     FALLBACK_ONLINE_STORE,
     FALLBACK_RANKER,
+    FALLBACK_RANKER_DISABLED,
     FALLBACK_RETRIEVAL_MODEL,
     FALLBACK_TABLES,
     CandidatePool,
@@ -143,8 +144,9 @@ def rank_pool(
     pool: CandidatePool, ranker: Loaded | None, read_features: ReadFeatures | None
 ) -> CandidatePool:
     """The Ranking request: one online read for the candidates (and the user, if retrieval
-    could not read it), then the ranker over ``ranker_feature_frame``; without a ranker the
-    retrieval order stands (degraded)."""
+    could not read it), then the ranker over ``ranker_feature_frame``; without a ranker, or with
+    one that validation disabled (``Ranker.enabled``, saved with the version), the retrieval
+    order stands (degraded, with the reason)."""
     started = time.perf_counter()
     item_frame = None
     if read_features is None:
@@ -159,14 +161,17 @@ def rank_pool(
             log.warning("online store read failed for %d items: %s", len(pool), error)
             pool.degrade(FALLBACK_ONLINE_STORE)
             item_frame = None
+    enabled = ranker is not None and bool(getattr(ranker.model, "enabled", True))
     pool.scores = score_candidates(
-        pool, ranker.model if ranker is not None else None, pool.user_features, item_frame
+        pool, ranker.model if enabled else None, pool.user_features, item_frame
     )
     pool.available = online_availability(pool, item_frame)
     if ranker is None:
         pool.degrade(FALLBACK_RANKER)
     else:
         _record_version(pool, ranker)
+        if not enabled:
+            pool.degrade(FALLBACK_RANKER_DISABLED)
     pool.user_features = None  # not needed downstream: keep the next hop's payload small
     pool.timings["Ranking"] = time.perf_counter() - started
     return pool
