@@ -96,7 +96,7 @@ KEEP_COLLECTIONS = 3  # collections kept behind the alias's current one, for a r
 SPLIT_KEY = b"reco.split"  # Parquet schema metadata: which split a file holds
 TEST_SPLIT = b"test"
 VALIDATION_METRIC = "recall@100"  # what chooses the two-tower's epoch count
-PATIENCE = 1  # epochs without a better validation figure before the tower stops
+PATIENCE = 2  # epochs without a better validation figure before stopping (1 stops on noise)
 
 
 class HeldOutSplitRead(RuntimeError):
