@@ -36,6 +36,7 @@ def run(
     epochs: int = param_option("epochs"),
     embedding_dim: int = param_option("embedding_dim"),
     candidate_k: int = param_option("candidate_k"),
+    seed: int = param_option("seed"),
     num_shards: int | None = param_option("num_shards"),
     stream_logs: bool = typer.Option(
         False, "--stream-logs", help="Print every step's full log, not one line per step."
@@ -47,6 +48,7 @@ def run(
         epochs=epochs,
         embedding_dim=embedding_dim,
         candidate_k=candidate_k,
+        seed=seed,
         num_shards=num_shards,
     )
     run_locally(params, stream_logs=stream_logs)
@@ -82,6 +84,7 @@ def submit(
     epochs: int = param_option("epochs"),
     embedding_dim: int = param_option("embedding_dim"),
     candidate_k: int = param_option("candidate_k"),
+    seed: int = param_option("seed"),
     num_shards: int | None = param_option("num_shards"),
     experiment: str | None = typer.Option(None, help="KFP experiment name."),
 ) -> None:
@@ -93,6 +96,7 @@ def submit(
         epochs=epochs,
         embedding_dim=embedding_dim,
         candidate_k=candidate_k,
+        seed=seed,
         num_shards=num_shards,
     )
     run_id = submit_run(get_settings(), experiment=experiment, **params.arguments())

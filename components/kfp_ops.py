@@ -53,18 +53,29 @@ def features_op(
 
 @component
 def train_two_tower_op(
+    train: Input[Dataset],
     fit: Input[Dataset],
+    label: Input[Dataset],
     items: Input[Dataset],
     epochs: int,
     embedding_dim: int,
+    seed: int,
     model: Output[Model],
     metrics: Output[Metrics],
 ) -> None:
-    """Train the TorchRec two-tower on one window (``fit``: the interactions it learns from)."""
+    """Choose the epoch count on validation (learn on ``fit``, judge on ``label``), then train the
+    TorchRec two-tower on the whole ``train`` window."""
     from components.steps import train_retrieval
 
     for name, value in train_retrieval(
-        fit.path, items.path, model.path, epochs=epochs, embedding_dim=embedding_dim
+        train.path,
+        fit.path,
+        label.path,
+        items.path,
+        model.path,
+        epochs=epochs,
+        embedding_dim=embedding_dim,
+        seed=seed,
     ).items():
         metrics.log_metric(name, value)
 
@@ -76,6 +87,7 @@ def train_ranker_op(
     label: Input[Dataset],
     feature_tables: Input[Dataset],
     candidate_k: int,
+    seed: int,
     ranker: Output[Model],
     metrics: Output[Metrics],
 ) -> None:
@@ -84,7 +96,7 @@ def train_ranker_op(
     from components.steps import train_ranking
 
     for name, value in train_ranking(
-        two_tower.path, fit.path, label.path, ranker.path, candidate_k=candidate_k
+        two_tower.path, fit.path, label.path, ranker.path, candidate_k=candidate_k, seed=seed
     ).items():
         metrics.log_metric(name, value)
 
@@ -98,6 +110,7 @@ def evaluate_op(
     items: Input[Dataset],
     feature_tables: Input[Dataset],
     candidate_k: int,
+    seed: int,
     evaluation: Output[Dataset],
     metrics: Output[Metrics],
     report_html: Output[HTML],
@@ -118,6 +131,7 @@ def evaluate_op(
         report_md.path,
         predictions.path,
         candidate_k=candidate_k,
+        seed=seed,
     )
     for system, values in results.items():
         for name, value in values.items():

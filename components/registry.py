@@ -176,9 +176,14 @@ def version_tags(
     evaluation: Mapping[str, Any], fingerprint: str, collection: str, run_id: str
 ) -> dict[str, Any]:
     """What a new version carries: its figures, the split they were measured on, its Milvus
-    collection and the training run that logged its reference data."""
+    collection, the training run that logged its reference data, and the ranker's verdict on
+    validation (``ranker_enabled``: false when it did not beat retrieval order there, and serving
+    then keeps the retrieval order; ``validation_ndcg_retrieval`` / ``validation_ndcg_ranker``)."""
     results, context = evaluation["results"], evaluation.get("context", {})
+    ranker_validation = evaluation.get("validation", {}).get("ranker", {})
     return {
+        **ranker_validation,
+        "ranker_enabled": str(bool(context.get("ranker_enabled", True))).lower(),
         FINGERPRINT_TAG: fingerprint,
         "milvus_collection": collection,
         SCORE_TAG: results[GATED_SYSTEM][GATE_METRIC],
@@ -230,6 +235,8 @@ def log_evaluation(
     mlflow.log_dict(dict(evaluation), "evaluation/evaluation.json")
     for suffix, text in reports.items():
         mlflow.log_text(text, f"evaluation/evaluation.{suffix}")
+    validation = evaluation.get("validation", {}).get("ranker", {})
+    mlflow.log_metrics({f"ranker.{name}": float(value) for name, value in validation.items()})
 
 
 def log_folder(artifact_path: str, write: Callable[[Path], Any], state_dir: Path) -> None:

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from components.data.columns import (
     AVAILABLE,
@@ -36,8 +38,8 @@ from components.data.io import load_source, read_events
 from components.data.split import temporal_split
 from components.data.validation import validate_dataset
 from components.drift_reference import prediction_reference, reference_frames
-from components.evaluation.evaluate import evaluate_baselines
-from components.evaluation.report import write_report
+from components.evaluation.evaluate import evaluate_baselines, evaluate_recommendations
+from components.evaluation.report import recall_curves, write_report
 from components.features.build import build_feature_tables, default_snapshot_times
 from components.features.ranking import ranker_feature_frame
 from components.features.store import (
@@ -46,7 +48,14 @@ from components.features.store import (
     historical_features,
     materialize_latest,
 )
-from components.ranker.candidates import FeatureLookup, evaluate_two_stage, fit_ranker
+from components.ranker.candidates import (
+    CURVE_DEPTH,
+    FeatureLookup,
+    evaluate_two_stage,
+    fit_ranker,
+    retrieval_lists,
+    retrieve_candidates,
+)
 from components.ranker.model import load_ranker, save_ranker
 from components.recommend.tables import TABLES_ARTIFACT, build_serving_tables, save_serving_tables
 from components.registry import (
@@ -74,8 +83,8 @@ from components.retrieval.cleanup import drop_stale_collections
 from components.retrieval.client import milvus_client
 from components.settings import Settings, get_settings
 from components.training_params import TrainingParams
-from components.two_tower.export import load_two_tower, save_two_tower
-from components.two_tower.train import train_two_tower
+from components.two_tower.export import TwoTowerRetrieval, load_two_tower, save_two_tower
+from components.two_tower.train import TrainedTwoTower, train_two_tower
 
 log = logging.getLogger(__name__)
 
@@ -84,13 +93,36 @@ ITEM_FEATURES_FILE = "item_features.parquet"
 KEEP_COLLECTIONS = 3  # collections kept behind the alias's current one, for a rollback
 
 
-def _read(path: str | Path) -> pd.DataFrame:
-    return pd.read_parquet(path)
+SPLIT_KEY = b"reco.split"  # Parquet schema metadata: which split a file holds
+TEST_SPLIT = b"test"
+VALIDATION_METRIC = "recall@100"  # what chooses the two-tower's epoch count
+PATIENCE = 2  # epochs without a better validation figure before stopping (1 stops on noise)
 
 
-def _write(frame: pd.DataFrame, path: str | Path) -> None:
+class HeldOutSplitRead(RuntimeError):
+    """The test split reached a step before the final evaluation (docs/evaluation.md)."""
+
+
+def _read(path: str | Path, *, final_evaluation: bool = False) -> pd.DataFrame:
+    """A step's input frame. The test split is marked when written, and only the final
+    evaluation (``final_evaluation=True``: evaluate, the gate) may read it: any other step that
+    is handed it raises, whatever the wiring."""
+    table = pq.read_table(path)
+    if (table.schema.metadata or {}).get(SPLIT_KEY) == TEST_SPLIT and not final_evaluation:
+        raise HeldOutSplitRead(
+            f"{path} holds the test split, which only the final evaluation may read"
+        )
+    return table.to_pandas()
+
+
+def _write(frame: pd.DataFrame, path: str | Path, *, split_name: bytes | None = None) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    frame.to_parquet(path, index=False)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    if split_name is not None:
+        table = table.replace_schema_metadata(
+            {**(table.schema.metadata or {}), SPLIT_KEY: split_name}
+        )
+    pq.write_table(table, path)
 
 
 def split_fingerprint(test: pd.DataFrame) -> str:
@@ -139,20 +171,19 @@ def split(
     fit_path: str | Path,
     label_path: str | Path,
 ) -> dict[str, Any]:
-    """Protocol split into train/test, then train again into fit/label for the ranker."""
+    """Protocol split into train/test, then train again into fit/label (docs/evaluation.md):
+    the two-tower's epoch count is chosen on label, the ranker learns on label and is judged on
+    label users it did not learn from. The test file is marked: only the final evaluation reads
+    it (``_read``)."""
     train, test = temporal_split(_read(interactions_path))
     fit, label = temporal_split(train)
     if test.empty or label.empty:
         raise ValueError(
             "the split left no test or label interactions: every user needs at least 5 events"
         )
-    for frame, path in (
-        (train, train_path),
-        (test, test_path),
-        (fit, fit_path),
-        (label, label_path),
-    ):
+    for frame, path in ((train, train_path), (fit, fit_path), (label, label_path)):
         _write(frame, path)
+    _write(test, test_path, split_name=TEST_SPLIT)
     return {
         "train": len(train),
         "test": len(test),
@@ -204,21 +235,73 @@ def build_features(
 # --- two-tower and ranker --------------------------------------------------------------------
 
 
+def epochs_on_validation(
+    fit: pd.DataFrame,
+    label: pd.DataFrame,
+    items: pd.DataFrame,
+    *,
+    max_epochs: int,
+    embedding_dim: int,
+    seed: int,
+    patience: int = PATIENCE,
+) -> tuple[int, list[float]]:
+    """The two-tower's epoch count, chosen on validation: a tower learns on ``fit`` and after
+    each epoch retrieves for the label window's users (fit items excluded); training stops when
+    ``VALIDATION_METRIC`` has not improved for ``patience`` epochs. Returns the best epoch count
+    and the figure of every epoch run."""
+    users = sorted(label[USER_ID].unique().tolist())
+    figures: list[float] = []
+
+    def judge(so_far: TrainedTwoTower) -> bool:
+        candidates = retrieve_candidates(TwoTowerRetrieval.from_trained(so_far), fit, users, 100)
+        found = evaluate_recommendations(retrieval_lists(candidates), label, len(items))
+        figures.append(found[VALIDATION_METRIC])
+        return len(figures) - 1 - figures.index(max(figures)) >= patience
+
+    train_two_tower(
+        fit,
+        items,
+        embedding_dim=embedding_dim,
+        epochs=max_epochs,
+        seed=seed,
+        progress=False,
+        on_epoch=judge,
+    )
+    return figures.index(max(figures)) + 1, figures
+
+
 def train_retrieval(
+    train_path: str | Path,
     fit_path: str | Path,
+    label_path: str | Path,
     items_path: str | Path,
     model_dir: str | Path,
     *,
     epochs: int,
     embedding_dim: int,
+    seed: int = 0,
 ) -> dict[str, float]:
+    """The epoch count on validation (``epochs_on_validation``, at most ``epochs``), then the
+    served tower on the whole training window with that many epochs."""
     started = time.perf_counter()
-    trained = train_two_tower(
-        _read(fit_path), _read(items_path), embedding_dim=embedding_dim, epochs=epochs
+    items = _read(items_path)
+    chosen, figures = epochs_on_validation(
+        _read(fit_path),
+        _read(label_path),
+        items,
+        max_epochs=epochs,
+        embedding_dim=embedding_dim,
+        seed=seed,
     )
+    trained = train_two_tower(
+        _read(train_path), items, embedding_dim=embedding_dim, epochs=chosen, seed=seed
+    )
+    trained.params["validation_" + VALIDATION_METRIC] = figures
     save_two_tower(trained, Path(model_dir))
     return {
         "final_loss": float(trained.loss_history[-1]),
+        "epochs_chosen": float(chosen),
+        f"validation_{VALIDATION_METRIC}".replace("@", "_"): max(figures),
         "train_seconds": time.perf_counter() - started,
     }
 
@@ -230,9 +313,11 @@ def train_ranking(
     ranker_dir: str | Path,
     *,
     candidate_k: int,
+    seed: int = 0,
     settings: Settings | None = None,
 ) -> dict[str, float]:
-    """The ranker on the two-tower's candidates for the label window (`ranker.candidates`)."""
+    """The ranker on the two-tower's candidates for the label window, judged against retrieval
+    order on held-out label users (`ranker.candidates.fit_ranker`): the verdict is saved with it."""
     settings = settings or get_settings()
     ranker, stats = fit_ranker(
         load_two_tower(Path(two_tower_dir)),
@@ -240,6 +325,7 @@ def train_ranking(
         _read(label_path),
         candidate_k,
         feature_lookup(settings),
+        seed=seed,
     )
     save_ranker(ranker, Path(ranker_dir))
     return stats
@@ -260,32 +346,51 @@ def evaluate(
     predictions_path: str | Path,
     *,
     candidate_k: int,
+    seed: int = 0,
     settings: Settings | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Baselines and our models on the protocol split; report as JSON, HTML and Markdown, and the
-    ranker's training-time scores (the drift job's score reference)."""
+    """The final evaluation, the first step that reads the test split: baselines and our models
+    on the protocol split; report as JSON, HTML (with the Recall@K plot) and Markdown, beside
+    the validation figures; and the ranker's training-time scores (the drift job's reference)."""
     settings = settings or get_settings()
-    train, test, items = _read(train_path), _read(test_path), _read(items_path)
+    train, items = _read(train_path), _read(items_path)
+    test = _read(test_path, final_evaluation=True)
     catalog_size = len(items)
-    results = evaluate_baselines(train, test, catalog_size)
-    figures, top = evaluate_two_stage(
-        load_two_tower(Path(two_tower_dir)),
-        load_ranker(Path(ranker_dir)),
+    lists: dict[str, Mapping[int, Any]] = {}
+    results = evaluate_baselines(
         train,
         test,
         catalog_size,
-        candidate_k,
-        feature_lookup(settings),
+        k=CURVE_DEPTH,
+        seed=seed,
+        on_recommended=lambda name, found: lists.__setitem__(name, found),
+    )
+    tower = load_two_tower(Path(two_tower_dir))
+    ranker = load_ranker(Path(ranker_dir))
+    figures, top, model_lists = evaluate_two_stage(
+        tower, ranker, train, test, catalog_size, candidate_k, feature_lookup(settings)
     )
     results.update(figures)
+    lists.update(model_lists)
     _write(prediction_reference(top), predictions_path)
     context = {
         "split_fingerprint": split_fingerprint(test),
         "users_evaluated": int(test[USER_ID].nunique()),
         "catalog_size": catalog_size,
         "candidate_k": candidate_k,
+        "seed": seed,
+        "ranker_enabled": ranker.enabled,
+        "two_tower_epochs": tower.params.get("epochs"),
     }
-    paths = write_report(results, settings.reports_dir, "Offline evaluation", context)
+    validation = {"ranker": dict(ranker.validation)}
+    paths = write_report(
+        results,
+        settings.reports_dir,
+        "Offline evaluation",
+        context,
+        curves=recall_curves(lists, test, CURVE_DEPTH),
+        validation=validation,
+    )
     for written, path in (
         (paths["json"], evaluation_path),
         (paths["html"], html_path),
@@ -370,11 +475,8 @@ def register_and_gate(
     settings = settings or get_settings()
     run = TrainingParams.parse(params)
     evaluation = json.loads(Path(inputs.evaluation_path).read_text())
-    train, test, items = (
-        _read(inputs.train_path),
-        _read(inputs.test_path),
-        _read(inputs.items_path),
-    )
+    train, items = _read(inputs.train_path), _read(inputs.items_path)
+    test = _read(inputs.test_path, final_evaluation=True)  # the gate is the final evaluation's
     fingerprint = split_fingerprint(test)
     configure_mlflow(
         settings.resolved_mlflow_uri, settings.mlflow_experiment, settings.mlflow_artifact_root
@@ -412,7 +514,7 @@ def champion_on_split(
     names = [settings.retrieval_model_name, settings.ranker_model_name]
     with scratch_folder(settings.state_dir) as scratch:
         tower_dir, ranker_dir = download_champions(settings.resolved_mlflow_uri, names, scratch)
-        figures, _ = evaluate_two_stage(
+        figures, _, _ = evaluate_two_stage(
             load_two_tower(tower_dir),
             load_ranker(ranker_dir),
             train,

@@ -27,9 +27,17 @@ class TrainingParams(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     source: str = Field("synthetic", description=SOURCE_HELP)
-    epochs: int = Field(5, ge=1, description="Two-tower training epochs.")
+    epochs: int = Field(
+        5, ge=1, description="Most two-tower epochs; validation chooses how many are used."
+    )
     embedding_dim: int = Field(64, ge=4, description="Two-tower embedding size.")
     candidate_k: int = Field(200, ge=100, description="Retrieval candidates per user.")
+    seed: int = Field(
+        0,
+        ge=0,
+        description="Drives every random choice of a run (torch, numpy, XGBoost, the validation "
+        "users, the data order): same data, parameters and seed give the same figures.",
+    )
     num_shards: int | None = Field(
         None,
         ge=1,

@@ -52,6 +52,7 @@ def build_pipeline(settings: Settings) -> Any:
         epochs: int = default("epochs"),
         embedding_dim: int = default("embedding_dim"),
         candidate_k: int = default("candidate_k"),
+        seed: int = default("seed"),
         num_shards: int = settings.milvus_num_shards,
     ) -> None:
         ingest = with_env(kfp_ops.ingest_op(source=source)).set_display_name("ingest + validate")
@@ -61,17 +62,23 @@ def build_pipeline(settings: Settings) -> Any:
                 interactions=ingest.outputs["interactions"], items=ingest.outputs["items"]
             )
         ).set_display_name("features (Feast)")
-        # The two-tower learns on the whole training window, like the baselines it is compared
-        # with; the ranker learns on its candidates for the label window, retrieved from the fit
-        # history. A tower trained on the fit window only, for the ranker's candidates, was
-        # measured on ml-latest-small: the ranker then under-trusted the stronger tower it is
-        # served with (NDCG@10 0.1144 vs 0.1390 this way; docs in README "Measured").
+        # The two-tower's epoch count is chosen on validation (learn on fit, judge on label),
+        # then it learns on the whole training window, like the baselines it is compared with;
+        # the ranker learns on its candidates for the label window, retrieved from the fit
+        # history, and is judged against retrieval order on label users it did not learn from.
+        # Only evaluate and register read the test split (docs/evaluation.md). A tower trained
+        # on the fit window only, for the ranker's candidates, was measured on ml-latest-small:
+        # the ranker then under-trusted the stronger tower it is served with (NDCG@10 0.1144 vs
+        # 0.1390 this way; docs in README "Measured").
         two_tower = with_env(
             kfp_ops.train_two_tower_op(
-                fit=split.outputs["train"],
+                train=split.outputs["train"],
+                fit=split.outputs["fit"],
+                label=split.outputs["label"],
                 items=ingest.outputs["items"],
                 epochs=epochs,
                 embedding_dim=embedding_dim,
+                seed=seed,
             )
         ).set_display_name("train two-tower (TorchRec)")
         ranker = with_env(
@@ -81,6 +88,7 @@ def build_pipeline(settings: Settings) -> Any:
                 label=split.outputs["label"],
                 feature_tables=features.outputs["feature_tables"],
                 candidate_k=candidate_k,
+                seed=seed,
             )
         ).set_display_name("train ranker (XGBoost)")
         evaluation = with_env(
@@ -92,6 +100,7 @@ def build_pipeline(settings: Settings) -> Any:
                 items=ingest.outputs["items"],
                 feature_tables=features.outputs["feature_tables"],
                 candidate_k=candidate_k,
+                seed=seed,
             )
         ).set_display_name("evaluate vs. baselines")
         index = with_env(
@@ -118,6 +127,7 @@ def build_pipeline(settings: Settings) -> Any:
                     "epochs": epochs,
                     "embedding_dim": embedding_dim,
                     "candidate_k": candidate_k,
+                    "seed": seed,
                     "num_shards": num_shards,
                 },
             )

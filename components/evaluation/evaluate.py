@@ -77,12 +77,15 @@ def evaluate_baselines(
     catalog: Iterable[int] | None = None,
     seed: int = 0,
     on_timing: Callable[[str, float, float], None] | None = None,
+    on_recommended: Callable[[str, Mapping[int, Sequence[int]]], None] | None = None,
 ) -> dict[str, dict[str, float]]:
     """Fit each baseline on ``train``, recommend ``k`` unseen items to every test user, score.
 
-    Returns system name -> metrics (see :func:`evaluate_recommendations`, at k = 10 and ``k``).
+    Returns system name -> metrics (see :func:`evaluate_recommendations`, at ``DEFAULT_KS`` and
+    ``k``).
     ``catalog`` restricts what may be recommended (default: every item in train). ``on_timing``
-    receives (system, fit seconds, recommend seconds), for logging or run metadata.
+    receives (system, fit seconds, recommend seconds), for logging or run metadata;
+    ``on_recommended`` (system, its lists), e.g. for the report's Recall@K curve.
     """
     unknown = [name for name in systems if name not in BASELINES]
     if unknown:
@@ -103,7 +106,9 @@ def evaluate_baselines(
         done = time.perf_counter()
         if on_timing is not None:
             on_timing(name, fitted - start, done - fitted)
+        if on_recommended is not None:
+            on_recommended(name, recommended)
         results[name] = evaluate_recommendations(
-            recommended, test, catalog_size, ks=sorted({10, k})
+            recommended, test, catalog_size, ks=sorted({*DEFAULT_KS, k})
         )
     return results

@@ -1,27 +1,78 @@
 """Evaluation results as files people and machines read: JSON, a Markdown table, an HTML page.
 
-The HTML page is self-contained (table plus one inline-SVG bar chart per metric, no scripts, no
-external assets), so the KFP UI's HTML viewer and a browser from a file both show it as is.
+The HTML page is self-contained (table, one inline-SVG bar chart per metric and the Recall@K plot
+as an inline PNG; no scripts, no external assets), so the KFP UI's HTML viewer, MLflow's artefact
+view and a browser from a file all show it as is. The plot is also written as ``recall_at_k.png``.
 Higher is better for every metric reported here, so the best value per column is the maximum.
 """
 
 from __future__ import annotations
 
+import base64
 import html
+import io
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from components.data.columns import ITEM_ID, USER_ID
 
 Results = Mapping[str, Mapping[str, float]]
 
 JSON_FILE = "evaluation.json"
 MARKDOWN_FILE = "evaluation.md"
 HTML_FILE = "evaluation.html"
+PLOT_FILE = "recall_at_k.png"
 
 _PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1")
+
+
+def recall_curves(
+    lists: Mapping[str, Mapping[int, Sequence[int]]], test: pd.DataFrame, depth: int
+) -> dict[str, list[float]]:
+    """System -> Recall@K for K = 1..depth, under the protocol's rules (``metrics.recall_at_k``:
+    users with test items, a missing list scores 0, an item repeated counts once)."""
+    relevant = test.groupby(USER_ID)[ITEM_ID].agg(lambda items: set(items.tolist())).to_dict()
+    curves: dict[str, list[float]] = {}
+    for system, found in lists.items():
+        total = np.zeros(depth)
+        for user, items in relevant.items():
+            hits = np.zeros(depth)
+            seen: set[int] = set()
+            for position, item in enumerate(list(found.get(user, ()))[:depth]):
+                if item in items and item not in seen:
+                    hits[position] = 1.0
+                seen.add(item)
+            total += np.cumsum(hits) / len(items)
+        curves[system] = (total / max(len(relevant), 1)).tolist()
+    return curves
+
+
+def recall_plot(curves: Mapping[str, Sequence[float]]) -> bytes:
+    """The Recall@K curves as a PNG (matplotlib, no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 4.5), dpi=100)
+    for i, (system, curve) in enumerate(curves.items()):
+        axes.plot(range(1, len(curve) + 1), curve, label=system, color=_PALETTE[i % len(_PALETTE)])
+    axes.set_xlabel("K")
+    axes.set_ylabel("Recall@K")
+    axes.set_title("Recall@K on the test split")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower right")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", bbox_inches="tight", metadata={"Software": None})
+    plt.close(figure)
+    return buffer.getvalue()
 
 
 def metric_columns(results: Results) -> list[str]:
@@ -93,11 +144,21 @@ def markdown_table(results: Results) -> str:
     return "\n".join(lines)
 
 
-def _markdown(results: Results, title: str, context: Mapping[str, Any]) -> str:
+def _markdown(
+    results: Results,
+    title: str,
+    context: Mapping[str, Any],
+    validation: Results,
+    plot: bool,
+) -> str:
     parts = [f"# {title}", ""]
     if context:
         parts += [f"- **{key}**: {value}" for key, value in context.items()] + [""]
     parts += [markdown_table(results), "", "Best value per column in bold (higher is better).", ""]
+    if validation:
+        parts += ["## Validation (inside the training window)", "", markdown_table(validation), ""]
+    if plot:
+        parts += [f"![Recall@K]({PLOT_FILE})", ""]
     return "\n".join(parts)
 
 
@@ -129,7 +190,13 @@ def _bar_chart(metric: str, results: Results, best: set[str]) -> str:
     return "".join(out)
 
 
-def _html(results: Results, title: str, context: Mapping[str, Any]) -> str:
+def _html(
+    results: Results,
+    title: str,
+    context: Mapping[str, Any],
+    validation: Results,
+    png: bytes | None,
+) -> str:
     columns = metric_columns(results)
     best = best_systems(results)
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
@@ -148,6 +215,21 @@ def _html(results: Results, title: str, context: Mapping[str, Any]) -> str:
     charts = "".join(
         f'<div class="chart">{_bar_chart(c, results, best.get(c, set()))}</div>' for c in columns
     )
+    extra = ""
+    if validation:
+        rows = "".join(
+            f"<tr><th>{html.escape(system)}</th><td>{html.escape(name)}</td>"
+            f"<td>{html.escape(_fmt(value))}</td></tr>"
+            for system, metrics in validation.items()
+            for name, value in metrics.items()
+        )
+        extra += (
+            "<h2>Validation (inside the training window)</h2><table><thead><tr><th>model</th>"
+            f"<th>figure</th><th>value</th></tr></thead><tbody>{rows}</tbody></table>"
+        )
+    if png is not None:
+        encoded = base64.b64encode(png).decode("ascii")
+        extra += f'<h2>Recall@K</h2><img alt="Recall@K" src="data:image/png;base64,{encoded}">'
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>
@@ -164,6 +246,7 @@ thead th {{ background: #f3f3f3; }}
 <table><thead><tr><th>system</th>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>
 <p>Best value per column in bold (higher is better).</p>
 <div class="charts">{charts}</div>
+{extra}
 </body></html>
 """
 
@@ -173,11 +256,16 @@ def write_report(
     directory: Path,
     title: str,
     context: Mapping[str, Any] | None = None,
+    *,
+    curves: Mapping[str, Sequence[float]] | None = None,
+    validation: Mapping[str, Mapping[str, float]] | None = None,
 ) -> dict[str, Path]:
     """Write evaluation.json, evaluation.md and evaluation.html into ``directory``.
 
     ``context`` (split, dataset, run id, timings...) is shown above the table and stored in the
-    JSON. Returns {"json": ..., "markdown": ..., "html": ...} paths.
+    JSON; ``validation`` (model -> figures measured inside the training window) beside the test
+    table; ``curves`` (system -> Recall@1..K) as ``recall_at_k.png``, inlined in the HTML.
+    Returns {"json": ..., "markdown": ..., "html": ...} paths, and "plot" when there is one.
     """
     if not results:
         raise ValueError("write_report: results is empty")
@@ -190,6 +278,8 @@ def write_report(
         "context": context,
         "results": {system: dict(metrics) for system, metrics in results.items()},
         "best": {metric: sorted(systems) for metric, systems in best_systems(results).items()},
+        "validation": {model: dict(figures) for model, figures in (validation or {}).items()},
+        "recall_curves": {system: list(curve) for system, curve in (curves or {}).items()},
     }
     paths = {
         "json": directory / JSON_FILE,
@@ -197,6 +287,13 @@ def write_report(
         "html": directory / HTML_FILE,
     }
     paths["json"].write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
-    paths["markdown"].write_text(_markdown(results, title, context), encoding="utf-8")
-    paths["html"].write_text(_html(results, title, context), encoding="utf-8")
+    png = recall_plot(curves) if curves else None
+    if png is not None:
+        paths["plot"] = directory / PLOT_FILE
+        paths["plot"].write_bytes(png)
+    validation = dict(validation or {})
+    paths["markdown"].write_text(
+        _markdown(results, title, context, validation, png is not None), encoding="utf-8"
+    )
+    paths["html"].write_text(_html(results, title, context, validation, png), encoding="utf-8")
     return paths

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import pandas as pd
 
 from components.data.columns import ITEM_ID, TIMESTAMP, USER_ID
@@ -24,6 +25,9 @@ FeatureLookup = Callable[[pd.DataFrame], pd.DataFrame]
 each, with features as of each row's event_timestamp."""
 
 EVALUATION_DEPTH = 100  # evaluation retrieves and ranks at least this deep (Recall@100)
+CURVE_DEPTH = 200  # ... and lists this deep for the report's Recall@K curve
+VALIDATION_SHARE = 0.25  # of the label window's users: judge the ranker, never train it
+GATE_METRIC = "ndcg@10"  # what the ranker must improve over retrieval order on validation
 
 
 def retrieve_candidates(
@@ -57,6 +61,23 @@ def candidate_features(
     return lookup(entity)
 
 
+def validation_users(users: Sequence[int], share: float, seed: int) -> set[int]:
+    """A seeded share of users held out of ranker training to judge it (at least one when there
+    are two users or more, never all)."""
+    users = sorted(users)
+    n = min(max(int(len(users) * share), 1 if len(users) > 1 else 0), max(len(users) - 1, 0))
+    chosen = np.random.default_rng(seed).choice(np.asarray(users), size=n, replace=False)
+    return {int(u) for u in chosen}
+
+
+def retrieval_lists(candidates: pd.DataFrame) -> dict[int, list[int]]:
+    """User -> candidate item ids in retrieval order."""
+    return {
+        int(u): g.sort_values(RETRIEVAL_RANK)[ITEM_ID].tolist()
+        for u, g in candidates.groupby(USER_ID)
+    }
+
+
 def fit_ranker(
     retrieval: TwoTowerRetrieval,
     fit: pd.DataFrame,
@@ -64,17 +85,54 @@ def fit_ranker(
     candidate_k: int,
     lookup: FeatureLookup,
     feature_names: Sequence[str] = RANKER_FEATURES,
+    *,
+    seed: int = 0,
+    validation_share: float = VALIDATION_SHARE,
 ) -> tuple[Ranker, dict[str, float]]:
     """Train the ranker on the two-tower's candidates for the label window's users, retrieved
-    from their ``fit`` history and labelled by what they did in ``label``. The stats include
-    ``candidate_recall``: the share of label events the candidates contain (the ranker's ceiling).
+    from their ``fit`` history and labelled by what they did in ``label``; then judge it.
+
+    A seeded share of the label window's users never trains the ranker: on them, the ranker's
+    order and the retrieval order are scored against their label events, and the ranker is
+    ``enabled`` only when it beats retrieval on ``GATE_METRIC`` (else retrieval order serves).
+    The stats include ``candidate_recall`` (the share of label events among the candidates: the
+    ranker's ceiling) and both validation figures.
     """
     users = sorted(label[USER_ID].unique().tolist())
+    held_out = validation_users(users, validation_share, seed)
     candidates = retrieve_candidates(retrieval, fit, users, candidate_k)
     features = candidate_features(candidates, feature_cutoffs(label), lookup)
     labels = label_candidates(candidates, relevant_items(label))
-    ranker, stats = train_ranker(features, labels, candidates[USER_ID], list(feature_names))
+    training = ~candidates[USER_ID].isin(held_out).to_numpy()
+    ranker, stats = train_ranker(
+        features[training],
+        labels[training],
+        candidates.loc[training, USER_ID],
+        list(feature_names),
+        seed=seed,
+    )
     stats["candidate_recall"] = float(labels.sum() / max(len(label), 1))
+    if held_out:
+        judged = ~training
+        valid_label = label[label[USER_ID].isin(held_out)]
+        catalog = int(candidates[ITEM_ID].nunique())
+        ranked = item_lists(
+            top_scored(ranker, candidates[judged], features[judged], k=EVALUATION_DEPTH)
+        )
+        by_retrieval = evaluate_recommendations(
+            retrieval_lists(candidates[judged]), valid_label, catalog
+        )
+        by_ranker = evaluate_recommendations(ranked, valid_label, catalog)
+        ranker.validation = {
+            "validation_users": float(len(held_out)),
+            "validation_ndcg_retrieval": by_retrieval[GATE_METRIC],
+            "validation_ndcg_ranker": by_ranker[GATE_METRIC],
+            "validation_recall_100_retrieval": by_retrieval["recall@100"],
+            "validation_recall_100_ranker": by_ranker["recall@100"],
+        }
+        ranker.enabled = by_ranker[GATE_METRIC] > by_retrieval[GATE_METRIC]
+    stats.update(ranker.validation)
+    stats["ranker_enabled"] = float(ranker.enabled)
     return ranker, stats
 
 
@@ -86,19 +144,27 @@ def evaluate_two_stage(
     catalog_size: int,
     candidate_k: int,
     lookup: FeatureLookup,
-) -> tuple[dict[str, dict[str, float]], pd.DataFrame]:
+) -> tuple[dict[str, dict[str, float]], pd.DataFrame, dict[str, dict[int, list[int]]]]:
     """Two-tower alone and two-tower + ranker on one split, through one evaluator: figures per
-    system ("two_tower", "two_tower_ranker"), and the ranker's top scored candidates per user."""
+    system ("two_tower", "two_tower_ranker"), the ranker's top scored candidates per user (the
+    drift reference), and each system's lists (``CURVE_DEPTH`` deep where retrieval is).
+
+    "two_tower_ranker" is what serving serves: the ranker's order when the ranker is enabled,
+    the retrieval order when validation disabled it ("ranker_scored" keeps the ranker's own
+    figures either way, for the record)."""
     users = sorted(test[USER_ID].unique().tolist())
-    candidates = retrieve_candidates(retrieval, train, users, max(candidate_k, EVALUATION_DEPTH))
-    retrieved = {
-        int(u): g.sort_values(RETRIEVAL_RANK)[ITEM_ID].tolist()
-        for u, g in candidates.groupby(USER_ID)
-    }
+    depth = max(candidate_k, EVALUATION_DEPTH, CURVE_DEPTH)
+    candidates = retrieve_candidates(retrieval, train, users, depth)
+    retrieved = retrieval_lists(candidates)
     features = candidate_features(candidates, feature_cutoffs(test), lookup)
-    top = top_scored(ranker, candidates, features, k=EVALUATION_DEPTH)
+    scored = top_scored(ranker, candidates, features, k=depth)
+    ranked = item_lists(scored)
+    served = ranked if ranker.enabled else retrieved
+    lists = {"two_tower": retrieved, "two_tower_ranker": served}
     figures = {
-        "two_tower": evaluate_recommendations(retrieved, test, catalog_size),
-        "two_tower_ranker": evaluate_recommendations(item_lists(top), test, catalog_size),
+        name: evaluate_recommendations(found, test, catalog_size) for name, found in lists.items()
     }
-    return figures, top
+    if not ranker.enabled:
+        figures["ranker_scored"] = evaluate_recommendations(ranked, test, catalog_size)
+    top = scored[scored["rank"] <= EVALUATION_DEPTH].reset_index(drop=True)
+    return figures, top, lists

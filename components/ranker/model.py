@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,10 +34,18 @@ DEFAULT_PARAMS: dict[str, object] = {
 }
 
 
+VALIDATION_FILE = "validation.json"
+
+
 @dataclass
 class Ranker:
+    """``enabled``: whether the ranker beat retrieval order on validation; a disabled ranker is
+    kept (its figures are on record) but what it serves is the retrieval order."""
+
     booster: xgb.Booster
     feature_names: list[str]
+    enabled: bool = True
+    validation: dict[str, float] = field(default_factory=dict)
 
     def score(self, features: pd.DataFrame) -> np.ndarray:
         """Scores rows of a feature frame; refuses a frame whose columns differ from training."""
@@ -161,10 +169,17 @@ def save_ranker(ranker: Ranker, directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     ranker.booster.save_model(directory / "ranker.ubj")
     (directory / "features.json").write_text(json.dumps(ranker.feature_names))
+    (directory / VALIDATION_FILE).write_text(
+        json.dumps({"enabled": ranker.enabled, "figures": ranker.validation}, indent=2)
+    )
 
 
 def load_ranker(directory: Path) -> Ranker:
     booster = xgb.Booster()
     booster.load_model(directory / "ranker.ubj")
     names = json.loads((directory / "features.json").read_text())
-    return Ranker(booster, names)
+    gate_file = directory / VALIDATION_FILE  # absent in versions saved before the ranker gate
+    verdict = json.loads(gate_file.read_text()) if gate_file.is_file() else {}
+    return Ranker(
+        booster, names, bool(verdict.get("enabled", True)), dict(verdict.get("figures", {}))
+    )

@@ -30,6 +30,7 @@ FALLBACK_MILVUS = "milvus"
 FALLBACK_ONLINE_STORE = "online_store"
 FALLBACK_RETRIEVAL_MODEL = "retrieval_model"
 FALLBACK_RANKER = "ranker"
+FALLBACK_RANKER_DISABLED = "ranker_disabled"  # validation disabled this ranker version
 FALLBACK_TABLES = "serving_tables"
 
 CONTEXT_CATEGORY = "category"  # a context key that narrows popularity like ``categories``

@@ -23,6 +23,7 @@ from components.recommend.cache import BoundedCache
 from components.recommend.candidates import (
     FALLBACK_ONLINE_STORE,
     FALLBACK_RANKER,
+    FALLBACK_RANKER_DISABLED,
     FALLBACK_RETRIEVAL_MODEL,
     FALLBACK_TABLES,
     CandidatePool,
@@ -279,6 +280,11 @@ def _answer(rows: Hits | Exception, position: int, *_: Any) -> Hits:
     return [rows[position]]
 
 
+def ranker_enabled(ranker: Loaded | None) -> bool:
+    """A loaded ranker that validation did not switch off (older versions count as on)."""
+    return ranker is not None and bool(getattr(ranker.model, "enabled", True))
+
+
 def rank_pool(
     pool: CandidatePool,
     ranker: Loaded | None,
@@ -288,7 +294,9 @@ def rank_pool(
 ) -> CandidatePool:
     """The Ranking request: the candidates' item rows (held by the replica, ``item_features``,
     else one online read) and the user's (from retrieval, else read), then the ranker over
-    ``ranker_feature_frame``; without a ranker the retrieval order stands (degraded).
+    ``ranker_feature_frame``; without a ranker, or with one that validation disabled
+    (``Ranker.enabled``, saved with the version), the retrieval order stands (degraded, with the
+    reason).
 
     ``anonymous``: scores of cold-start pools of users the store does not know, which depend
     only on the candidates (popularity in the request's segment) and the model versions, kept
@@ -303,6 +311,7 @@ def rank_pool(
         except Exception as error:  # noqa: BLE001
             log.warning("online store read failed for user %s: %s", pool.user_id, error)
             pool.degrade(FALLBACK_ONLINE_STORE)
+    enabled = ranker_enabled(ranker)
     key = anonymous_key(pool, ranker) if anonymous is not None else None
     hit = anonymous.get(key) if anonymous is not None and key is not None else None
     if hit is not None:
@@ -319,7 +328,7 @@ def rank_pool(
                 pool.degrade(FALLBACK_ONLINE_STORE)
                 item_frame = None
         pool.scores = score_candidates(
-            pool, ranker.model if ranker is not None else None, pool.user_features, item_frame
+            pool, ranker.model if enabled else None, pool.user_features, item_frame
         )
         pool.available = online_availability(pool, item_frame)
         if key is not None and FALLBACK_ONLINE_STORE not in pool.fallbacks:
@@ -328,6 +337,8 @@ def rank_pool(
         pool.degrade(FALLBACK_RANKER)
     else:
         _record_version(pool, ranker)
+        if not enabled:
+            pool.degrade(FALLBACK_RANKER_DISABLED)
     pool.user_features = None  # not needed downstream: keep the next hop's payload small
     pool.timings["Ranking"] = time.perf_counter() - started
     return pool
@@ -344,7 +355,7 @@ def rank_pools(
     ``rank_pool`` with a scorer that only keeps its feature matrix, then the stacked matrices
     are scored at once and each pool gets its own rows back (cold-start answers are cached
     after that, with their real scores). An XGBoost prediction costs mostly per call."""
-    if ranker is None or len(pools) < 2:
+    if not ranker_enabled(ranker) or len(pools) < 2:
         return [rank_pool(p, ranker, read_features, item_features, anonymous) for p in pools]
     started = time.perf_counter()
     deferred = _DeferredScorer()

@@ -18,6 +18,7 @@ only by its categories", which is how new users and new items are embedded at se
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +56,13 @@ class TrainedTwoTower:
     loss_history: list[float]
     params: dict[str, Any] = field(default_factory=dict)
     train_seconds: float = 0.0
+
+
+def seed_everything(seed: int) -> None:
+    """Seeds torch (CPU and any GPU) and asks it for deterministic kernels; numpy draws come from
+    generators made from the same seed, so one seed fixes a whole training run."""
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def catalog_categories(items: pd.DataFrame, extra_item_ids: np.ndarray) -> dict[int, list[str]]:
@@ -117,6 +125,7 @@ def train_two_tower(
     seed: int = 0,
     progress: bool = True,
     num_threads: int = 1,
+    on_epoch: Callable[[TrainedTwoTower], bool] | None = None,
 ) -> TrainedTwoTower:
     """Fit a two-tower model on ``interactions`` (the data contract's frame) and ``items``.
 
@@ -137,6 +146,8 @@ def train_two_tower(
         num_threads: torch intra-op threads while training, capped at 2 and restored after.
             One is the default: the ops are small, and a second thread measured 2-8x slower
             (spin-waiting) whenever another process shares the two cores.
+        on_epoch: called after each epoch with the model so far (in eval mode); True stops
+            training there (early stopping on a validation window: ``steps.train_retrieval``).
     """
     if epochs < 1 or batch_size < 1 or temperature <= 0 or not 0 <= id_dropout < 1:
         raise ValueError("need epochs >= 1, batch_size >= 1, temperature > 0, 0 <= id_dropout < 1")
@@ -179,11 +190,24 @@ def train_two_tower(
         "seed": seed,
         "examples": len(positives),
     }
+
+    def epoch_done(model: TwoTower, losses: list[float]) -> bool:
+        if on_epoch is None:
+            return False
+        model.eval()
+        so_far = TrainedTwoTower(
+            model, config, users, item_vocab, categories, catalog, list(losses), params
+        )
+        try:
+            return bool(on_epoch(so_far))
+        finally:
+            model.train()
+
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(max(1, min(num_threads, MAX_THREADS)))
     try:
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+            seed_everything(seed)
             model = TwoTower(config)
             losses = _fit(
                 model,
@@ -202,6 +226,7 @@ def train_two_tower(
                 weight_decay=weight_decay,
                 rng=np.random.default_rng(seed),
                 progress=progress,
+                epoch_done=epoch_done,
             )
     finally:
         torch.set_num_threads(previous_threads)
@@ -237,6 +262,7 @@ def _fit(
     weight_decay: float,
     rng: np.random.Generator,
     progress: bool,
+    epoch_done: Callable[[TwoTower, list[float]], bool] | None = None,
 ) -> list[float]:
     """The training loop; returns the mean loss of each epoch."""
     model.train()
@@ -273,4 +299,6 @@ def _fit(
                 bar.update(1)
                 bar.set_postfix(epoch=epoch + 1, loss=f"{float(loss.detach()):.3f}")
             losses.append(total / n)
+            if epoch_done is not None and epoch_done(model, losses):
+                break
     return losses

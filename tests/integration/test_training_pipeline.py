@@ -22,6 +22,11 @@ def test_pipeline_registers_champions_indexes_items_and_reports(trained_state: S
     assert tower is not None and ranker is not None
     assert tower.tags["milvus_collection"] == ranker.tags["milvus_collection"]
     assert float(ranker.tags["ndcg_at_10"]) > 0
+    # the ranker's verdict on validation travels with the version: both figures and the flag
+    enabled = ranker.tags["ranker_enabled"]
+    retrieval_ndcg = float(ranker.tags["validation_ndcg_retrieval"])
+    ranker_ndcg = float(ranker.tags["validation_ndcg_ranker"])
+    assert enabled == str(ranker_ndcg > retrieval_ndcg).lower()
 
     milvus = milvus_client(settings.resolved_milvus_uri)
     try:
@@ -46,7 +51,9 @@ def test_pipeline_registers_champions_indexes_items_and_reports(trained_state: S
     report = json.loads((settings.reports_dir / "evaluation.json").read_text())
     systems = set(report["results"])
     assert {"popularity", "item_knn", "als", "two_tower", "two_tower_ranker"} <= systems
-    assert (settings.reports_dir / "evaluation.html").read_text().count("two_tower_ranker") >= 1
+    page = (settings.reports_dir / "evaluation.html").read_text()
+    assert page.count("two_tower_ranker") >= 1
+    assert "data:image/png;base64," in page and "validation_ndcg_ranker" in page
     assert (settings.resolved_feast_repo / "feature_store.yaml").exists()
 
     # The run behind the champion carries what its consumers read: the report (HTML for people),

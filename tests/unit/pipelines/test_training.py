@@ -98,3 +98,15 @@ def test_every_settings_field_set_in_the_environment_reaches_the_steps(
         name: value for name, value in given.items() if name not in secrets
     }
     assert not secrets & set(env)  # a token is never written into the compiled YAML
+
+
+def test_only_the_final_evaluation_and_the_gate_receive_the_test_split(tmp_path: Path) -> None:
+    tasks = _spec(Settings(state_dir=tmp_path), tmp_path)["root"]["dag"]["tasks"]
+    readers = {
+        name
+        for name, task in tasks.items()
+        for argument in task.get("inputs", {}).get("artifacts", {}).values()
+        if argument.get("taskOutputArtifact", {}).get("producerTask") == "split-op"
+        and argument["taskOutputArtifact"]["outputArtifactKey"] == "test"
+    }
+    assert readers == {"evaluate-op", "register-op"}

@@ -46,3 +46,31 @@ def test_format_table_marks_the_best() -> None:
 def test_empty_results_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="empty"):
         write_report({}, tmp_path, "x")
+
+
+def test_recall_curves_follow_the_protocol() -> None:
+    import pandas as pd
+
+    from components.evaluation.report import recall_curves
+
+    test = pd.DataFrame({"user_id": [1, 1, 2], "item_id": [10, 11, 20]})
+    lists = {"a": {1: [10, 10, 5, 11], 2: [7, 20]}}  # user 1: a repeat counts once
+    curve = recall_curves(lists, test, depth=4)["a"]
+    assert curve == pytest.approx([0.25, 0.75, 0.75, 1.0])
+    assert recall_curves({"b": {}}, test, depth=2)["b"] == [0.0, 0.0]  # no list scores 0
+
+
+def test_the_report_carries_the_plot_and_the_validation_figures(tmp_path: Path) -> None:
+    curves = {"popularity": [0.1, 0.2, 0.3], "two_tower": [0.2, 0.3, 0.5]}
+    validation = {"ranker": {"validation_ndcg_retrieval": 0.21, "validation_ndcg_ranker": 0.19}}
+    paths = write_report(
+        RESULTS, tmp_path, "Offline evaluation", curves=curves, validation=validation
+    )
+    assert paths["plot"].read_bytes().startswith(b"\x89PNG")
+    page = paths["html"].read_text()
+    assert 'src="data:image/png;base64,' in page  # inline: the KFP UI and MLflow show it
+    assert "validation_ndcg_ranker" in page and "0.1900" in page
+    document = json.loads(paths["json"].read_text())
+    assert document["validation"] == validation
+    assert document["recall_curves"] == curves
+    assert "recall_at_k.png" in paths["markdown"].read_text()

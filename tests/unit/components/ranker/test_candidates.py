@@ -114,13 +114,56 @@ def test_the_ranker_learns_on_the_label_windows_candidates() -> None:
 def test_two_stage_evaluation_scores_both_systems_on_one_split() -> None:
     train, test = windows()
     ranker, _ = fit_ranker(CircleTower(), train, test, 4, lookup_recording([]))
-    figures, top = evaluate_two_stage(
+    figures, top, lists = evaluate_two_stage(
         CircleTower(), ranker, train, test, N_ITEMS, candidate_k=1, lookup=lookup_recording([])
     )
-    assert set(figures) == {"two_tower", "two_tower_ranker"}
+    assert {"two_tower", "two_tower_ranker"} <= set(figures) and set(lists) == {
+        "two_tower",
+        "two_tower_ranker",
+    }
     assert figures["two_tower"]["recall@10"] == pytest.approx(1.0)
     assert 0 < figures["two_tower_ranker"]["recall@100"] <= 1
     # at least EVALUATION_DEPTH deep whatever candidate_k: here the whole unseen catalog
     per_user = top.groupby(USER_ID).size()
     assert (per_user == min(EVALUATION_DEPTH, N_ITEMS - 1)).all()
     assert top.groupby(USER_ID)["rank"].min().eq(1).all()
+
+
+def lookup_knowing(relevant: set[tuple[int, int]], feature: str):
+    """Features at their defaults except ``feature``: 1 for the (user, item) pairs in
+    ``relevant``, a signal the tower lacks."""
+
+    def lookup(entity: pd.DataFrame) -> pd.DataFrame:
+        frame = ranker_feature_frame(None, None, entity)
+        pairs = zip(entity[USER_ID], entity[ITEM_ID], strict=True)
+        frame[feature] = [float((int(u), int(i)) in relevant) for u, i in pairs]
+        return frame
+
+    return lookup
+
+
+def test_a_ranker_no_better_than_retrieval_on_validation_is_disabled_and_not_served() -> None:
+    fit, label = windows()  # retrieval alone is perfect here: a ranker can at best tie
+    ranker, stats = fit_ranker(CircleTower(), fit, label, 6, lookup_recording([]), seed=1)
+    assert not ranker.enabled and stats["ranker_enabled"] == 0.0
+    assert stats["validation_ndcg_ranker"] <= stats["validation_ndcg_retrieval"]
+    assert stats["validation_users"] == 10  # a quarter of the label users, never trained on
+    figures, _, lists = evaluate_two_stage(
+        CircleTower(), ranker, fit, label, N_ITEMS, 6, lookup_recording([])
+    )
+    assert lists["two_tower_ranker"] == lists["two_tower"]  # what is served: retrieval order
+    assert figures["two_tower_ranker"] == figures["two_tower"]
+    assert "ranker_scored" in figures  # the ranker's own figures stay on record
+
+
+def test_a_ranker_with_signal_the_tower_lacks_beats_retrieval_and_is_enabled() -> None:
+    # label items 3 steps from each user's own item: retrieval ranks them 5th and 6th
+    fit = events([(u, u % N_ITEMS, 0) for u in range(N_ITEMS)])
+    label = events([(u, (u + d) % N_ITEMS, 5) for u in range(N_ITEMS) for d in (3, -3)])
+    relevant = set(zip(label[USER_ID].tolist(), label[ITEM_ID].tolist(), strict=True))
+    feature = next(f for f in RANKER_FEATURES if f not in (RETRIEVAL_SCORE, RETRIEVAL_RANK))
+    ranker, stats = fit_ranker(
+        CircleTower(), fit, label, 8, lookup_knowing(relevant, feature), seed=1
+    )
+    assert stats["validation_ndcg_ranker"] > stats["validation_ndcg_retrieval"]
+    assert ranker.enabled

@@ -58,6 +58,12 @@ def test_ranker_learns_the_signal_and_round_trips(tmp_path: Path) -> None:
     save_ranker(ranker, tmp_path / "r")
     again = load_ranker(tmp_path / "r")
     np.testing.assert_allclose(again.score(test[FEATURES]), ranker.score(test[FEATURES]))
+    assert again.enabled
+    # the validation verdict travels with the saved ranker (what serving reads)
+    ranker.enabled, ranker.validation = False, {"validation_ndcg_ranker": 0.1}
+    save_ranker(ranker, tmp_path / "off")
+    off = load_ranker(tmp_path / "off")
+    assert not off.enabled and off.validation == {"validation_ndcg_ranker": 0.1}
 
 
 def test_top_scored_ranks_each_users_candidates_by_score() -> None:

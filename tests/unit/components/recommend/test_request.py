@@ -17,6 +17,7 @@ from components.recommend.candidates import (
     FALLBACK_MILVUS,
     FALLBACK_ONLINE_STORE,
     FALLBACK_RANKER,
+    FALLBACK_RANKER_DISABLED,
     FALLBACK_RETRIEVAL_MODEL,
     FALLBACK_TABLES,
     SOURCE_ANN,
@@ -203,6 +204,19 @@ def test_ranking_scores_with_online_features_and_the_store_overrides_availabilit
     ids = [i.item_id for i in result.items]
     assert len(ids) == 4 and 10 not in ids and ids == sorted(ids, reverse=True)
     assert result.fallbacks == [FALLBACK_RETRIEVAL_MODEL]  # no tower; the ranker ran
+
+
+def test_a_ranker_disabled_by_validation_is_loaded_but_retrieval_order_serves(sources):
+    store = FakeStore()
+    pool = recommend_candidates(
+        Query(user_id=99, k=4), sources, tower=None, search=None, read_features=store
+    )
+    disabled = EventsRanker()
+    disabled.enabled = False  # as `load_ranker` reads it from the version's validation.json
+    ranked = rank_pool(pool, loaded(disabled, "reco-ranker", "3"), store)
+    assert ranked.scores.tolist() == (-pool.retrieval_ranks).tolist()
+    assert FALLBACK_RANKER_DISABLED in ranked.fallbacks
+    assert ranked.versions == {"reco-ranker": "3"}  # the version is still the one on record
 
 
 def test_ranking_without_ranker_or_store_keeps_retrieval_order_and_says_so(sources):
