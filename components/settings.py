@@ -15,6 +15,8 @@ from typing import Any
 from pydantic import Field, computed_field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from components.data.events import EventTable
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -68,6 +70,12 @@ class Settings(BaseSettings):
 
     pushgateway_url: str | None = Field(
         None, description="Prometheus Pushgateway for the drift job's metrics (None = no push)."
+    )
+
+    event_types: EventTable = Field(
+        default_factory=EventTable,
+        description="Event type -> weight, positive or not, value thresholds (docs/events.md); "
+        "JSON, types left out keep their defaults.",
     )
 
     @field_validator("state_dir", mode="after")

@@ -12,7 +12,14 @@ Model:
   ``log pop + log(category affinity) + latent affinity``, so items that share users share
   categories and latent factors: co-occurrence beats popularity;
 - engagements are grouped into sessions at uniform times over the period; every engagement is a
-  ``view``, some go on to ``click`` -> ``add_to_cart`` -> ``purchase``;
+  ``view``, some go on to ``click`` -> ``add_to_cart`` -> ``purchase``, more often the stronger
+  the user's latent affinity for the item; a view carries its dwell time in ``value`` (short,
+  under 5 s, when the affinity is weak); some engagements end with a ``rating`` (``value``
+  0.5-5 in half stars, from the affinity);
+- ``impression_skip``: items shown to the user (drawn by popularity, as a naive feed would)
+  that the user's preferences reject (below their median over the catalog) are skipped in
+  the same session; every event type of the contract appears, so tests see the difference
+  between positives and negatives (``components.data.events``);
 - a few items are unavailable; the newest ``new_item_fraction`` are created in the last days of
   the period and have no interactions (cold start).
 
@@ -40,6 +47,7 @@ from components.data.columns import (
     TIMESTAMP,
     TITLE,
     USER_ID,
+    VALUE,
 )
 from components.data.validation import validate_dataset
 
@@ -58,6 +66,14 @@ _LATENT_WEIGHT = 1.5
 _CATEGORY_CONCENTRATION = 0.25  # small = users focus on few categories
 _SESSION_BREAK = 1 / 3  # chance an engagement starts a new session (mean session: 3 items)
 _USERS_PER_BLOCK_CELLS = 4_000_000  # user x item cells per sampling block (memory bound)
+_SKIPS_PER_ENGAGEMENT = 0.3  # shown-and-skipped items per engagement (mean)
+_RATING_SHARE = 0.15  # share of engagements that end with a rating
+_DWELL_LOG_MEAN = 2.5  # log seconds of a view's dwell at average affinity (~12 s)
+
+
+def _lift(z: np.ndarray) -> np.ndarray:
+    """A probability multiplier in (0, 2), 1 at average affinity: engagement follows taste."""
+    return 2.0 / (1.0 + np.exp(-z))
 
 
 def category_names(n_categories: int) -> list[str]:
@@ -101,6 +117,8 @@ def generate_synthetic(
     world = np.random.default_rng(np.random.SeedSequence([seed, 0]))
     window_key = (begin.value // 60_000_000_000) & 0xFFFFFFFF, int(days)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 1, *window_key]))
+    # Skips, dwell times and ratings draw from their own stream: the engagements stay the same.
+    side = np.random.default_rng(np.random.SeedSequence([seed, 2, *window_key]))
     span_s = days * 86_400
     names = category_names(n_categories)
 
@@ -141,7 +159,9 @@ def generate_synthetic(
     user_vec = user_vec + (pref - user_pref) @ centres
     item_log_pop = (1 - drift) * log_pop + drift * log_pop[head_move]
     p_click, p_cart, p_buy = _funnel_probabilities(drift)
-    events_per_engagement = 1 + p_click * (1 + p_cart * (1 + p_buy))
+    events_per_engagement = (
+        1 + p_click * (1 + p_cart * (1 + p_buy)) + _SKIPS_PER_ENGAGEMENT + _RATING_SHARE
+    )
     sampleable = np.ones(n_items, dtype=bool)
     sampleable[new_items] = False
     n_sampleable = int(sampleable.sum())
@@ -155,7 +175,7 @@ def generate_synthetic(
     block = max(1, _USERS_PER_BLOCK_CELLS // n_items)
     static_logits = _POP_WEIGHT * item_log_pop
     scale = _LATENT_WEIGHT / np.sqrt(_LATENT_DIM)
-    users_out, items_out = [], []
+    users_out, items_out, skip_users, skip_items = [], [], [], []
     starts = range(0, n_users, block)
     for lo in tqdm(starts, desc="synthetic users", disable=not progress, unit="block"):
         hi = min(lo + block, n_users)
@@ -176,6 +196,19 @@ def generate_synthetic(
         top = np.take_along_axis(top, np.argsort(shuffle, axis=1), axis=1)
         users_out.append(np.repeat(np.arange(lo, hi), k))
         items_out.append(top[keep])
+        # Shown by popularity, rejected by taste: below the user's median preference.
+        taste = logits - static_logits
+        rejects = taste < np.nanmedian(np.where(np.isfinite(taste), taste, np.nan), axis=1)[:, None]
+        shown = static_logits + side.gumbel(size=logits.shape)
+        shown[~rejects] = -np.inf
+        shown[:, ~sampleable] = -np.inf  # new items are not shown yet
+        np.put_along_axis(shown, top, -np.inf, axis=1)  # never skip an engaged item
+        n_skip = np.minimum(side.poisson(_SKIPS_PER_ENGAGEMENT * k), np.isfinite(shown).sum(axis=1))
+        if n_skip.max() > 0:
+            picked = np.argsort(-shown, axis=1)[:, : int(n_skip.max())]
+            take = np.arange(picked.shape[1]) < n_skip[:, None]
+            skip_users.append(np.repeat(np.arange(lo, hi), n_skip))
+            skip_items.append(picked[take])
     user_idx = np.concatenate(users_out)
     item_idx = np.concatenate(items_out)
     n_eng = len(user_idx)
@@ -197,13 +230,19 @@ def generate_synthetic(
     cum_gap -= cum_gap[np.flatnonzero(new_session)][session]
     eng_time = session_offset[session] + 1.0 + cum_gap
 
+    # The user's latent affinity for each engaged item, standardised: drives the funnel depth,
+    # the dwell time and the rating.
+    affinity = (user_vec[user_idx] * item_vec[item_idx]).sum(axis=1)
+    z = (affinity - affinity.mean()) / max(float(affinity.std()), 1e-9) if n_eng else affinity
+    lift = _lift(z)
+
     # Funnel: each engagement emits view, then maybe click, add_to_cart, purchase.
     depth = np.ones(n_eng, dtype=int)
-    go = rng.random(n_eng) < p_click
+    go = rng.random(n_eng) < p_click * lift
     depth += go
-    go &= rng.random(n_eng) < p_cart
+    go &= rng.random(n_eng) < p_cart * lift
     depth += go
-    go &= rng.random(n_eng) < p_buy
+    go &= rng.random(n_eng) < p_buy * lift
     depth += go
     event_eng = np.repeat(np.arange(n_eng), depth)
     step = np.arange(len(event_eng)) - np.repeat(np.cumsum(depth) - depth, depth)
@@ -213,15 +252,45 @@ def generate_synthetic(
     event_time = eng_time[event_eng] + elapsed - elapsed[first_event][event_eng]
     event_time = np.minimum(event_time, span_s - 1)
 
+    dwell = np.exp(side.normal(_DWELL_LOG_MEAN + 0.8 * z, 0.8))
+    value = np.where(step == 0, np.round(dwell[event_eng], 1), np.nan)
+
+    # Ratings: after the engagement's last event, half stars from the affinity.
+    rated = np.flatnonzero(side.random(n_eng) < _RATING_SHARE)
+    stars = np.clip(np.round(2 * (3.5 + z[rated] + side.normal(0, 0.7, len(rated)))) / 2, 0.5, 5)
+    last_event = np.cumsum(depth) - 1
+    rating_time = np.minimum(event_time[last_event[rated]] + 30.0, span_s - 1)
+
+    # Skips: in one of the user's sessions, a few seconds after one of their engagements.
+    s_user = np.concatenate(skip_users) if skip_users else np.zeros(0, np.int64)
+    s_item = np.concatenate(skip_items) if skip_items else np.zeros(0, np.int64)
+    first_eng = np.searchsorted(user_idx, s_user)
+    n_of_user = np.bincount(user_idx, minlength=n_users)[s_user]
+    s_eng = first_eng + np.floor(side.random(len(s_user)) * n_of_user).astype(np.int64)
+    skip_time = np.minimum(eng_time[s_eng] + 1.0 + side.exponential(5.0, len(s_eng)), span_s - 1)
+
+    all_eng = np.concatenate([event_eng, rated, s_eng])
     interactions = pd.DataFrame(
         {
-            USER_ID: user_idx[event_eng].astype("int64") + 1,
-            ITEM_ID: item_idx[event_eng].astype("int64") + 1,
-            EVENT_TYPE: np.asarray(FUNNEL, dtype=object)[step],
-            TIMESTAMP: begin + pd.to_timedelta(np.floor(event_time), unit="s"),
-            CONTEXT: np.asarray(DEVICES, dtype=object)[session_device[session[event_eng]]],
+            USER_ID: user_idx[all_eng].astype("int64") + 1,
+            ITEM_ID: np.concatenate([item_idx[event_eng], item_idx[rated], s_item]).astype("int64")
+            + 1,
+            EVENT_TYPE: np.concatenate(
+                [
+                    np.asarray(FUNNEL, dtype=object)[step],
+                    np.full(len(rated), "rating", dtype=object),
+                    np.full(len(s_eng), "impression_skip", dtype=object),
+                ]
+            ),
+            TIMESTAMP: begin
+            + pd.to_timedelta(
+                np.floor(np.concatenate([event_time, rating_time, skip_time])), unit="s"
+            ),
+            CONTEXT: np.asarray(DEVICES, dtype=object)[session_device[session[all_eng]]],
+            VALUE: np.concatenate([value, stars, np.full(len(s_eng), np.nan)]),
         }
     )
+    interactions = interactions.sort_values([USER_ID, TIMESTAMP], kind="stable", ignore_index=True)
 
     created_offset = -world.uniform(0, 365, size=n_items) * 86_400
     created_offset[new_items] = span_s * (1 - world.uniform(0.0, 0.05, size=n_new)) - 1

@@ -2,7 +2,9 @@
 
 They share one interface with the models (``fit(train) -> self``, ``recommend(users, k, exclude)``)
 so one evaluator scores them all. Each ranks the whole catalog: the items in ``train``, restricted
-to the ``catalog`` given at construction when one is given. Items never seen in ``train`` cannot be
+to the ``catalog`` given at construction when one is given. Only positive events count (the
+event table: a skip or a low rating is not an interaction); popularity weighs each user's
+strongest positive on an item. Items never seen in ``train`` cannot be
 recommended by these baselines. Users unseen in ``train`` get the popularity ranking. Scoring is
 batched over users with sparse/dense matrix products; Python loops run over users, never over the
 catalog.
@@ -18,6 +20,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from components.data.columns import ITEM_ID, USER_ID
+from components.data.events import event_weights
 
 Recommendations = dict[int, list[int]]
 
@@ -55,24 +58,40 @@ class _Base:
 
     # -- fitting -----------------------------------------------------------------------------
     def _index(self, train: pd.DataFrame) -> sp.csr_matrix:
-        """Build id maps and the binary users x items CSR matrix (repeated events count once)."""
+        """Build id maps and the binary users x items CSR matrix of positive pairs (repeated
+        events count once); popularity = per item, the sum of its users' strongest weights."""
         for column in (USER_ID, ITEM_ID):
             if column not in train.columns:
                 raise ValueError(f"train lacks the column {column!r}")
         if train.empty:
             raise ValueError("train is empty: nothing to fit")
-        users = train[USER_ID].to_numpy(np.int64)
-        items = train[ITEM_ID].to_numpy(np.int64)
+        weight, positive = event_weights(train)
+        pairs = (
+            pd.DataFrame(
+                {
+                    "u": train[USER_ID].to_numpy(np.int64)[positive],
+                    "i": train[ITEM_ID].to_numpy(np.int64)[positive],
+                    "w": weight[positive],
+                }
+            )
+            .groupby(["u", "i"], as_index=False)["w"]
+            .max()
+        )
+        if pairs.empty:
+            raise ValueError("train has no positive event: nothing to fit")
+        users = pairs["u"].to_numpy(np.int64)
+        items = pairs["i"].to_numpy(np.int64)
         self.user_ids, user_idx = np.unique(users, return_inverse=True)
         self.item_ids, item_idx = np.unique(items, return_inverse=True)
         matrix = sp.csr_matrix(
             (np.ones(len(users), np.float32), (user_idx, item_idx)),
             shape=(len(self.user_ids), len(self.item_ids)),
         )
-        matrix.data[:] = 1.0  # duplicates were summed; binary relevance
         self._user_pos = pd.Index(self.user_ids)
         self._item_pos = pd.Index(self.item_ids)
-        popularity = np.asarray(matrix.sum(axis=0)).ravel()
+        popularity = np.bincount(
+            item_idx, weights=pairs["w"].to_numpy(), minlength=len(self.item_ids)
+        )
         recommendable = (
             np.ones(len(self.item_ids), bool)
             if self.catalog is None
@@ -169,7 +188,8 @@ class _Base:
 
 
 class PopularityRecommender(_Base):
-    """Most-interacted items (distinct users per item), the same list for everyone."""
+    """Most-interacted items (users per item, each weighted by their strongest positive event),
+    the same list for everyone."""
 
     personalised = False
 

@@ -1,8 +1,10 @@
 """One evaluator for baselines and models: recommendations in, named metrics out.
 
 Protocol (docs/evaluation.md): rank the full catalog, excluding each user's train items; report
-Recall@10, Recall@100, NDCG@10 and catalog coverage@10. Users in the test split are the ones
-evaluated; metric averaging rules are in :mod:`components.evaluation.metrics`.
+Recall@10, Recall@100, NDCG@10 and catalog coverage@10. An item is relevant to a user when the
+user has a positive event on it in the test split (the event table: a skip, a short view or a
+low rating is not relevant); users with a relevant item are the ones evaluated;
+metric averaging rules are in :mod:`components.evaluation.metrics`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from components.data.columns import ITEM_ID, USER_ID
+from components.data.events import EventTable, event_weights
 from components.evaluation.baselines import BASELINES
 from components.evaluation.metrics import RANKING_METRICS, coverage_at_k, metric_key
 
@@ -36,9 +39,30 @@ def _items_by_user(frame: pd.DataFrame) -> dict[int, set[int]]:
     return {int(u): set(g.tolist()) for u, g in zip(users[starts], groups, strict=True)}
 
 
-def relevant_items(test: pd.DataFrame) -> dict[int, set[int]]:
-    """User id -> held-out item ids (binary relevance: any test interaction counts)."""
-    return _items_by_user(test)
+def relevant_items(test: pd.DataFrame, table: EventTable | None = None) -> dict[int, set[int]]:
+    """User id -> held-out item ids with a positive event (binary relevance)."""
+    _, positive = event_weights(test, table)
+    return _items_by_user(test[positive])
+
+
+def relevance_weights(
+    test: pd.DataFrame, table: EventTable | None = None
+) -> dict[int, dict[int, float]]:
+    """User id -> {relevant item id: the weight of its strongest positive event}: graded
+    relevance, e.g. the ranker's labels."""
+    weight, positive = event_weights(test, table)
+    frame = pd.DataFrame(
+        {
+            USER_ID: test[USER_ID].to_numpy(np.int64)[positive],
+            ITEM_ID: test[ITEM_ID].to_numpy(np.int64)[positive],
+            "weight": weight[positive],
+        }
+    )
+    strongest = frame.groupby([USER_ID, ITEM_ID])["weight"].max()
+    graded: dict[int, dict[int, float]] = {}
+    for (user, item), w in strongest.items():
+        graded.setdefault(int(user), {})[int(item)] = float(w)
+    return graded
 
 
 def seen_items(train: pd.DataFrame) -> dict[int, set[int]]:
@@ -55,8 +79,9 @@ def evaluate_recommendations(
     """Every metric at every k, keyed ``"<metric>@<k>"`` (recall, precision, ndcg, hit_rate,
     coverage).
 
-    ``recommended`` should hold a list for every test user; a missing user scores 0. Coverage
-    counts all lists in ``recommended``; pass only the test users' lists to follow the protocol.
+    ``recommended`` should hold a list for every test user with a relevant item; a missing
+    user scores 0. Coverage counts all lists in ``recommended``; pass only the test users' lists
+    to follow the protocol.
     """
     relevant = relevant_items(test)
     results: dict[str, float] = {}

@@ -7,6 +7,13 @@ time T, the latest snapshot at or before T, so no feature ever sees the future.
 Speed: events are sorted once by time; every snapshot reads a prefix (``searchsorted``) and adds
 only the events since the previous snapshot to running per-user / per-item counters (bincount).
 Lists and strings (recent items, category shares) are rebuilt only for users who had new events.
+
+Event semantics (the event table, docs/features.md): a user's activity counts
+(``user_events_*``, ``user_items_all``) count every event, skips included (how active the
+user is); preference features count positives only: ``user_recent_items`` is
+``two_tower.history.recent_positive_items`` (the history training uses), the category shares
+and the item counts (``item_events_*``, ``item_users_30d``, ``item_trend``) count positive
+events, so a skipped item is neither a taste nor popular.
 """
 
 from __future__ import annotations
@@ -23,11 +30,14 @@ from components.data.columns import (
     CATEGORIES,
     CATEGORY_SEPARATOR,
     CREATED_AT,
+    EVENT_TYPE,
     ITEM_ID,
     TIMESTAMP,
     USER_ID,
+    VALUE,
 )
 from components.data.contract import to_utc
+from components.data.events import EventTable, event_weights
 from components.features.columns import (
     EVENT_TIMESTAMP,
     ITEM_AGE_DAYS,
@@ -54,6 +64,7 @@ from components.features.columns import (
     USER_RECENT_ITEMS,
     USER_TOP_CATEGORIES,
 )
+from components.two_tower.history import recent_positive_items
 
 _DAY_NS = 86_400 * 10**9
 _NO_NEXT = np.iinfo(np.int64).max
@@ -137,10 +148,12 @@ class SnapshotInputs:
     item_ids: np.ndarray
     u_code: np.ndarray  # per event
     i_code: np.ndarray  # per event
-    next_ts: np.ndarray  # per event: when the same (user, item) happens next, else _NO_NEXT
     categories: pd.Series  # per item code, pipe-joined ("" if none)
     available: np.ndarray  # per item code: 1 = in the catalog and available
     created: np.ndarray  # per item code: creation time in ns, _NO_NEXT if unknown
+    positive: np.ndarray  # per event: a positive per the event table
+    events: pd.DataFrame  # the sorted events (ids, time in ns, type, value): for histories
+    table: EventTable | None = None  # the event table (None = the settings')
 
     @property
     def pair(self) -> np.ndarray:
@@ -158,13 +171,18 @@ class Window:
     since: dict[int, int]
 
 
-def snapshot_inputs(interactions: pd.DataFrame, items: pd.DataFrame) -> SnapshotInputs:
+def snapshot_inputs(
+    interactions: pd.DataFrame, items: pd.DataFrame, table: EventTable | None = None
+) -> SnapshotInputs:
     """Code and sort the events once; line the catalog up with the item codes."""
+    _, positive = event_weights(interactions, table)
     events = pd.DataFrame(
         {
             "ts": _ns(interactions[TIMESTAMP]) if len(interactions) else np.array([], np.int64),
             "item": interactions[ITEM_ID].to_numpy(dtype=np.int64),
             "user": interactions[USER_ID].to_numpy(dtype=np.int64),
+            "positive": positive,
+            **{c: interactions[c].to_numpy() for c in (EVENT_TYPE, VALUE) if c in interactions},
         }
     ).sort_values(["ts", "item", "user"], kind="stable", ignore_index=True)
 
@@ -178,12 +196,6 @@ def snapshot_inputs(interactions: pd.DataFrame, items: pd.DataFrame) -> Snapshot
     ts = events["ts"].to_numpy()
     i_code = np.searchsorted(item_ids, events["item"].to_numpy())
     u_code = np.searchsorted(user_ids, events["user"].to_numpy())
-    pair = u_code * n_items + i_code
-    # When the same (user, item) happens next: an event is "latest as of t" iff ts <= t < next.
-    next_ts = np.full(len(ts), _NO_NEXT, dtype=np.int64)
-    by_pair = np.lexsort((np.arange(len(ts)), pair))
-    same = pair[by_pair][1:] == pair[by_pair][:-1]
-    next_ts[by_pair[:-1][same]] = ts[by_pair[1:][same]]
 
     created = (
         _ns(catalog[CREATED_AT].reset_index(drop=True))
@@ -207,10 +219,14 @@ def snapshot_inputs(interactions: pd.DataFrame, items: pd.DataFrame) -> Snapshot
         item_ids=item_ids,
         u_code=u_code,
         i_code=i_code,
-        next_ts=next_ts,
         categories=categories,
         available=available,
         created=created,
+        positive=events["positive"].to_numpy(bool),
+        events=events.drop(columns="positive").rename(
+            columns={"ts": TIMESTAMP, "item": ITEM_ID, "user": USER_ID}
+        ),
+        table=table,
     )
 
 
@@ -227,9 +243,11 @@ def snapshot_windows(ts: np.ndarray, snapshot_times: Sequence[pd.Timestamp]) -> 
     return windows
 
 
-def _count(codes: np.ndarray, n: int) -> np.ndarray:
-    """Events per code, for all ``n`` codes."""
-    return np.bincount(codes, minlength=n)
+def _count(codes: np.ndarray, n: int, mask: np.ndarray | None = None) -> np.ndarray:
+    """Events per code (only where ``mask``, when given), for all ``n`` codes."""
+    if mask is None:
+        return np.bincount(codes, minlength=n)
+    return np.bincount(codes[mask], minlength=n)
 
 
 def _first_event(codes: np.ndarray, ts: np.ndarray, n: int) -> np.ndarray:
@@ -292,37 +310,30 @@ def user_features(
 
 
 class _RecentItems:
-    """Per user: the last RECENT_ITEMS_N distinct items, most recent first."""
+    """Per user: ``recent_positive_items`` of their events so far (RECENT_ITEMS_N long), the
+    same function and rules as the histories training feeds the user tower."""
 
     def __init__(self, inputs: SnapshotInputs) -> None:
-        # The events ordered by user (then time).
-        by_user = np.lexsort((np.arange(len(inputs.ts)), inputs.u_code))
-        self._user = inputs.u_code[by_user]
-        self._ts = inputs.ts[by_user]
-        self._next = inputs.next_ts[by_user]
-        self._item = inputs.item_ids[inputs.i_code[by_user]]
+        self._events = inputs.events
+        self._user = inputs.u_code
+        self._ts = inputs.ts
+        self._user_ids = inputs.user_ids
+        self._table = inputs.table
         self.lists: list[list[int]] = [[] for _ in range(len(inputs.user_ids))]
 
     def refresh(self, users: np.ndarray, t_ns: int) -> None:
         """Rebuild the lists of ``users`` as of ``t_ns``."""
         if not len(users):
             return
-        # Latest occurrence of each (user, item) as of t, last RECENT_ITEMS_N per user.
-        keep = np.isin(self._user, users) & (self._ts <= t_ns) & (self._next > t_ns)
-        idx = np.flatnonzero(keep)
-        owners = self._user[idx]
-        from_end = np.searchsorted(owners, owners, side="right") - np.arange(len(idx)) - 1
-        idx, owners = idx[from_end < RECENT_ITEMS_N], owners[from_end < RECENT_ITEMS_N]
-        picked, owners = self._item[idx][::-1], owners[::-1]  # most recent first
-        bounds = np.flatnonzero(np.diff(owners)) + 1
-        for chunk_items, chunk_owner in zip(
-            np.split(picked, bounds), np.split(owners, bounds), strict=True
-        ):
-            self.lists[int(chunk_owner[0])] = chunk_items.tolist()
+        keep = np.isin(self._user, users) & (self._ts <= t_ns)
+        histories = recent_positive_items(self._events[keep], RECENT_ITEMS_N, self._table)
+        for u in users:
+            self.lists[int(u)] = histories.get(int(self._user_ids[u]), [])
 
 
 class _CategoryShares:
-    """Per user: category weights (each event spread over its item's categories, 1/n each) and
+    """Per user: category weights (each positive event spread over its item's categories, 1/n
+    each) and
     the top-categories and shares strings made from them."""
 
     def __init__(self, inputs: SnapshotInputs) -> None:
@@ -336,7 +347,9 @@ class _CategoryShares:
         self._cell = (
             u_code[ev_rep] * max(len(vocab), 1) + cat_codes[cat_ptr[i_code[ev_rep]] + offsets]
         )
-        self._weight = 1.0 / per_event[ev_rep] if len(ev_rep) else np.array([], np.float64)
+        self._weight = (
+            inputs.positive[ev_rep] / per_event[ev_rep] if len(ev_rep) else np.array([], np.float64)
+        )
         self._end = np.concatenate([[0], np.cumsum(per_event)])  # exploded rows of events [0, k)
         self._matrix = np.zeros((n_users, max(len(vocab), 1)), np.float64)
         self.top = [""] * n_users
@@ -364,7 +377,7 @@ def item_features(inputs: SnapshotInputs, windows: Sequence[Window]) -> pd.DataF
     ``item_available`` and ``item_categories`` come from the catalog as it is now (the catalog
     has no history); every count uses only events at or before the row's time.
     """
-    i_code, pair = inputs.i_code, inputs.pair
+    i_code, pair, pos = inputs.i_code, inputs.pair, inputs.positive
     n_items = len(inputs.item_ids)
     birth = np.minimum(inputs.created, _first_event(i_code, inputs.ts, n_items))
     categories = inputs.categories.to_numpy(dtype=object)
@@ -374,24 +387,28 @@ def item_features(inputs: SnapshotInputs, windows: Sequence[Window]) -> pd.DataF
     prev_k = 0
     for w in windows:
         k = w.k
-        item_all += _count(i_code[prev_k:k], n_items)
+        item_all += _count(i_code[prev_k:k], n_items, pos[prev_k:k])
         prev_k = k
         live = np.flatnonzero((birth <= w.t_ns) | (birth == _NO_NEXT))  # _NO_NEXT: no date
         if not len(live):
             continue
         lo30 = w.since[30]
-        e30 = _count(i_code[lo30:k], n_items)
-        e_prev30 = _count(i_code[w.since[60] : lo30], n_items)
-        users_30d = _count(np.unique(pair[lo30:k]) % n_items, n_items)
+        e30 = _count(i_code[lo30:k], n_items, pos[lo30:k])
+        e_prev30 = _count(i_code[w.since[60] : lo30], n_items, pos[w.since[60] : lo30])
+        users_30d = _count(np.unique(pair[lo30:k][pos[lo30:k]]) % n_items, n_items)
         age = np.where(birth[live] == _NO_NEXT, 0.0, np.maximum(w.t_ns - birth[live], 0) / _DAY_NS)
         frames.append(
             pd.DataFrame(
                 {
                     ITEM_ID: inputs.item_ids[live],
                     EVENT_TIMESTAMP: w.t,
-                    ITEM_EVENTS_7D: _count(i_code[w.since[7] : k], n_items)[live],
+                    ITEM_EVENTS_7D: _count(i_code[w.since[7] : k], n_items, pos[w.since[7] : k])[
+                        live
+                    ],
                     ITEM_EVENTS_30D: e30[live],
-                    ITEM_EVENTS_365D: _count(i_code[w.since[365] : k], n_items)[live],
+                    ITEM_EVENTS_365D: _count(
+                        i_code[w.since[365] : k], n_items, pos[w.since[365] : k]
+                    )[live],
                     ITEM_EVENTS_ALL: item_all[live],
                     ITEM_USERS_30D: users_30d[live],
                     ITEM_TREND: np.log((e30[live] + 1.0) / (e_prev30[live] + 1.0)),
@@ -410,9 +427,10 @@ def build_feature_tables(
     snapshot_times: Sequence[pd.Timestamp],
     *,
     progress: bool = False,
+    table: EventTable | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(user_features, item_features): one row per entity per snapshot, point-in-time correct."""
-    inputs = snapshot_inputs(interactions, items)
+    inputs = snapshot_inputs(interactions, items, table)
     windows = snapshot_windows(inputs.ts, snapshot_times)
     return user_features(inputs, windows, progress=progress), item_features(inputs, windows)
 

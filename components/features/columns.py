@@ -126,17 +126,21 @@ RETRIEVAL_RANK = _derived(
 )
 
 # Item features (one row per item per snapshot).
-ITEM_EVENTS_7D = _item("item_events_7d", Dtype.INT64, 0, "Events on the item in the last 7 days.")
+ITEM_EVENTS_7D = _item(
+    "item_events_7d", Dtype.INT64, 0, "Positive events on the item, last 7 days."
+)
 ITEM_EVENTS_30D = _item(
-    "item_events_30d", Dtype.INT64, 0, "Events on the item in the last 30 days."
+    "item_events_30d", Dtype.INT64, 0, "Positive events on the item, last 30 days."
 )
 ITEM_EVENTS_365D = _item(
-    "item_events_365d", Dtype.INT64, 0, "Events on the item in the last 365 days."
+    "item_events_365d", Dtype.INT64, 0, "Positive events on the item, last 365 days."
 )
-ITEM_EVENTS_ALL = _item("item_events_all", Dtype.INT64, 0, "Events on the item ever.")
-ITEM_USERS_30D = _item("item_users_30d", Dtype.INT64, 0, "Distinct users in the last 30 days.")
+ITEM_EVENTS_ALL = _item("item_events_all", Dtype.INT64, 0, "Positive events on the item ever.")
+ITEM_USERS_30D = _item(
+    "item_users_30d", Dtype.INT64, 0, "Distinct users with a positive, last 30 days."
+)
 ITEM_TREND = _item(
-    "item_trend", Dtype.FLOAT64, 0.0, "log((events last 30d + 1) / (the 30d before + 1))."
+    "item_trend", Dtype.FLOAT64, 0.0, "log((positives last 30d + 1) / (the 30d before + 1))."
 )
 ITEM_AGE_DAYS = _item("item_age_days", Dtype.FLOAT64, 0.0, "Days since creation (or first event).")
 ITEM_AVAILABLE = _item(
@@ -151,15 +155,19 @@ ITEM_N_CATEGORIES = _derived(
 
 # User features (one row per user per snapshot, from the user's first event on).
 USER_EVENTS_7D = _user(
-    "user_events_7d", Dtype.INT64, 0, "The user's events in the last 7 days.", drift=True
+    "user_events_7d",
+    Dtype.INT64,
+    0,
+    "The user's events (all types) in the last 7 days.",
+    drift=True,
 )
 USER_EVENTS_30D = _user("user_events_30d", Dtype.INT64, 0, "The user's events in the last 30 days.")
 USER_EVENTS_365D = _user(
     "user_events_365d", Dtype.INT64, 0, "The user's events in the last 365 days."
 )
-USER_EVENTS_ALL = _user("user_events_all", Dtype.INT64, 0, "The user's events ever.")
+USER_EVENTS_ALL = _user("user_events_all", Dtype.INT64, 0, "The user's events ever (all types).")
 USER_ITEMS_ALL = _user(
-    "user_items_all", Dtype.INT64, 0, "Distinct items ever interacted with.", drift=True
+    "user_items_all", Dtype.INT64, 0, "Distinct items ever, any event type.", drift=True
 )
 USER_DAYS_SINCE_FIRST = _user(
     "user_days_since_first", Dtype.FLOAT64, 0.0, "Days since the first event."
@@ -168,7 +176,8 @@ USER_RECENT_ITEMS = _user(
     "user_recent_items",
     Dtype.INT64_LIST,
     (),
-    f"Last {RECENT_ITEMS_N} distinct item ids, most recent first (the already-seen rule).",
+    f"Last {RECENT_ITEMS_N} distinct positive items, most recent first: the user tower's "
+    "history (recent_positive_items).",
     ranker=Ranker.NONE,
 )
 USER_TOP_CATEGORIES = _user(
@@ -182,7 +191,7 @@ USER_CATEGORY_SHARES = _user(
     "user_category_shares",
     Dtype.STRING,
     "",
-    '"Action:0.4000|Comedy:0.2000": share of events per category, sums to 1.',
+    '"Action:0.4000|Comedy:0.2000": share of positive events per category, sums to 1.',
     ranker=Ranker.INPUT,
 )
 

@@ -14,10 +14,11 @@ import numpy as np
 import pandas as pd
 
 from components.data.columns import ITEM_ID, TIMESTAMP, USER_ID
-from components.evaluation.evaluate import evaluate_recommendations, relevant_items, seen_items
+from components.evaluation.evaluate import evaluate_recommendations, relevance_weights, seen_items
 from components.features.ranking import RANKER_FEATURES, RETRIEVAL_RANK, RETRIEVAL_SCORE
 from components.ranker.model import Ranker, item_lists, label_candidates, top_scored, train_ranker
-from components.two_tower.export import TwoTowerRetrieval, user_histories
+from components.two_tower.export import TwoTowerRetrieval
+from components.two_tower.history import recent_positive_items
 from components.two_tower.recommend import recommend_two_tower
 
 FeatureLookup = Callable[[pd.DataFrame], pd.DataFrame]
@@ -35,7 +36,7 @@ def retrieve_candidates(
 ) -> pd.DataFrame:
     """Top-k two-tower candidates (full catalog, items in ``history`` excluded) as a long frame:
     user_id, item_id, retrieval_score, retrieval_rank (0 = best)."""
-    histories = user_histories(history, retrieval.history_length)
+    histories = recent_positive_items(history, retrieval.history_length)
     items, scores = recommend_two_tower(
         retrieval, users, histories, k=k, exclude=seen_items(history)
     )
@@ -102,7 +103,7 @@ def fit_ranker(
     held_out = validation_users(users, validation_share, seed)
     candidates = retrieve_candidates(retrieval, fit, users, candidate_k)
     features = candidate_features(candidates, feature_cutoffs(label), lookup)
-    labels = label_candidates(candidates, relevant_items(label))
+    labels = label_candidates(candidates, relevance_weights(label))
     training = ~candidates[USER_ID].isin(held_out).to_numpy()
     ranker, stats = train_ranker(
         features[training],
@@ -111,7 +112,7 @@ def fit_ranker(
         list(feature_names),
         seed=seed,
     )
-    stats["candidate_recall"] = float(labels.sum() / max(len(label), 1))
+    stats["candidate_recall"] = float((labels > 0).sum() / max(len(label), 1))
     if held_out:
         judged = ~training
         valid_label = label[label[USER_ID].isin(held_out)]

@@ -8,7 +8,7 @@ two ways. Groups are users: `rank:ndcg` optimises the order within each user's c
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +17,7 @@ import pandas as pd
 import xgboost as xgb
 
 from components.data.columns import ITEM_ID, USER_ID
+from components.data.events import relevance_grades
 
 LABEL = "label"
 DEFAULT_PARAMS: dict[str, object] = {
@@ -59,13 +60,18 @@ class Ranker:
         return self.booster.predict(matrix)
 
 
-def label_candidates(candidates: pd.DataFrame, relevant: dict[int, set[int]]) -> pd.Series:
-    """1 where the candidate is among the user's items in the later (label) window."""
-    labels = [
-        1.0 if item in relevant.get(user, ()) else 0.0
+def label_candidates(
+    candidates: pd.DataFrame, relevant: Mapping[int, Mapping[int, float]]
+) -> pd.Series:
+    """Graded labels: the relevance grade (``data.events.relevance_grades``: 0 = no positive,
+    view 1, click 2, add to cart 3, purchase 4) of the candidate's weight in the user's later
+    (label) window, ``relevant`` = user -> {item: weight} (``evaluate.relevance_weights``)."""
+    weights = [
+        relevant.get(user, {}).get(item, 0.0)
         for user, item in zip(candidates[USER_ID], candidates[ITEM_ID], strict=True)
     ]
-    return pd.Series(labels, index=candidates.index, name=LABEL, dtype=np.float32)
+    grades = relevance_grades(np.asarray(weights, np.float64))
+    return pd.Series(grades, index=candidates.index, name=LABEL, dtype=np.float32)
 
 
 def train_ranker(

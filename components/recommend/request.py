@@ -116,28 +116,29 @@ def user_history(
     sources: CandidateSources,
     read_features: ReadFeatures | None,
 ) -> History:
-    """The online store's ``user_recent_items`` is the freshest history; the serving tables'
-    seen items cover what it does not hold (older items, or the store being down)."""
+    """The online store's ``user_recent_items`` is the history when the store knows the user:
+    ``two_tower.history.recent_positive_items`` over their events, the history training
+    feeds the tower (negatives excluded). The serving tables' seen items stand in when the
+    store is down or has no row for the user."""
     fallbacks: list[str] = []
     recent: list[int] = []
+    found = False
     frame = None
     if read_features is None:
         fallbacks.append(FALLBACK_ONLINE_STORE)
     else:
         try:
             frame, _ = read_features([user_id], [])
-            if bool(frame[FOUND].iloc[0]):
+            found = bool(frame[FOUND].iloc[0])
+            if found:
                 recent = [int(i) for i in (frame[USER_RECENT_ITEMS].iloc[0] or [])]
         except Exception as error:  # noqa: BLE001
             log.warning("online store read failed for user %s: %s", user_id, error)
             fallbacks.append(FALLBACK_ONLINE_STORE)
             frame = None
+            found = False
     seen_before = sources.seen_items(user_id)
-    if recent:
-        older = seen_before[~np.isin(seen_before, recent)]
-        history = np.concatenate([np.asarray(recent, dtype=np.int64), older])
-    else:
-        history = np.asarray(seen_before, dtype=np.int64)
+    history = np.asarray(recent if found else seen_before, dtype=np.int64)
     seen = np.union1d(history, seen_before)
     return History(history[:history_length], seen, frame, fallbacks)
 

@@ -1,9 +1,12 @@
 """Serving tables: what the request path needs from the training data besides the models.
 
 - ``items``        the catalog (id, title, categories, available): rules and reasons;
-- ``popularity``   one row per catalog item, ``score`` = positive events in the recent window
-                   plus a small all-time term (ties), so items without events still rank (last);
-- ``covisitation`` item -> its top neighbours: items the same users engaged with within a few
+- ``popularity``   one row per catalog item, ``score`` = the weights of its positive events
+                   (the event table: a purchase 5, a click 1, a skip nothing) in the recent
+                   window plus a small all-time term (ties), so items without events still
+                   rank (last);
+- ``covisitation`` item -> its top neighbours: items the same users engaged with positively
+                   within a few
                    positions of it, in the recent window (weight 1 / distance);
 - ``seen``         every (user, item) with an event and its latest time: the already-seen rule
                    and the history of users the online store does not answer for.
@@ -25,18 +28,17 @@ import pandas as pd
 from components.data.columns import (
     AVAILABLE,
     CATEGORIES,
-    EVENT_TYPE,
     ITEM_ID,
     TIMESTAMP,
     TITLE,
     USER_ID,
 )
+from components.data.events import event_weights
 
 TABLES_ARTIFACT = "serving_tables"  # artefact folder of the training run in MLflow
 SCORE = "score"
 NEIGHBOUR_ID = "neighbour_id"
 LAST_SEEN = "last_seen"
-NEGATIVE_EVENT_TYPES = frozenset({"impression_skip"})  # not a positive; still "seen"
 _FILES = {
     "items": "items.parquet",
     "popularity": "popularity.parquet",
@@ -65,12 +67,13 @@ def popularity_table(
     interactions: pd.DataFrame, item_ids: np.ndarray, window_days: float, end_ns: int
 ) -> pd.DataFrame:
     """``item_id``, ``score`` for every catalog item, best first (ties by item id)."""
-    positives = interactions[~interactions[EVENT_TYPE].isin(NEGATIVE_EVENT_TYPES)]
+    weight, positive = event_weights(interactions)
+    positives, weight = interactions[positive], weight[positive]
     items = positives[ITEM_ID].to_numpy(np.int64)
     recent = _utc_ns(positives[TIMESTAMP]) > end_ns - int(window_days * 86_400 * 1e9)
     ids = np.asarray(item_ids, dtype=np.int64)
-    all_counts = pd.Series(items).value_counts()
-    recent_counts = pd.Series(items[recent]).value_counts()
+    all_counts = pd.Series(weight).groupby(items).sum()
+    recent_counts = pd.Series(weight[recent]).groupby(items[recent]).sum()
     score = recent_counts.reindex(ids, fill_value=0).to_numpy(np.float64)
     score += _ALL_TIME_WEIGHT * all_counts.reindex(ids, fill_value=0).to_numpy(np.float64)
     table = pd.DataFrame({ITEM_ID: ids, SCORE: score})
@@ -87,7 +90,7 @@ def covisitation_table(
     """``item_id``, ``neighbour_id``, ``score``: pairs of distinct items one user engaged with at
     most ``distance`` positions apart (by time), summed over users with weight 1 / gap; each
     item keeps its ``neighbours`` best. ``window_days`` None = all time."""
-    frame = interactions[~interactions[EVENT_TYPE].isin(NEGATIVE_EVENT_TYPES)]
+    frame = interactions[event_weights(interactions)[1]]
     stamps = _utc_ns(frame[TIMESTAMP])
     if window_days is not None:
         keep = stamps > end_ns - int(window_days * 86_400 * 1e9)
@@ -96,7 +99,7 @@ def covisitation_table(
     items = frame[ITEM_ID].to_numpy(np.int64)
     order = np.lexsort((items, stamps, users))
     users, items = users[order], items[order]
-    # One row per (user, item): the first engagement, as a history is built.
+    # One row per (user, item): the first positive engagement, as a history is built.
     first = ~pd.DataFrame({"u": users, "i": items}).duplicated().to_numpy()
     users, items = users[first], items[first]
     left, right, weight = [], [], []

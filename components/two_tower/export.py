@@ -23,12 +23,11 @@ import numpy as np
 import torch
 
 from components.two_tower.batching import item_features, user_features
-from components.two_tower.history import user_histories
 from components.two_tower.model import TwoTower, TwoTowerConfig
 from components.two_tower.train import TrainedTwoTower
 from components.two_tower.vocab import Vocabulary, lookup_bags
 
-__all__ = ["TwoTowerRetrieval", "load_two_tower", "save_two_tower", "user_histories"]
+__all__ = ["TwoTowerRetrieval", "load_two_tower", "save_two_tower"]
 
 FORMAT_VERSION = 1
 STATE_FILE = "state_dict.pt"

@@ -1,13 +1,16 @@
-"""Which events count as positives, in what order, and what a user's history is at each one.
+"""Which events are positives, in what order, and what a user's history is at each one.
 
-One definition serves training, offline evaluation and serving, so a history means the same
-thing everywhere:
+One definition serves training, offline evaluation, the feature store and serving, so a history
+means the same thing everywhere (``recent_positive_items`` is the only history function):
 
-- ``impression_skip`` events are not positives and never enter a history;
-- a user's events are ordered stably by (timestamp, item id), the evaluation protocol's order;
-- only the FIRST event of each (user, item) pair counts (a view -> click -> purchase funnel on
-  one item is one positive, and an item never appears in its own history);
-- a history is the user's distinct earlier items, most recent first, at most ``history_length``.
+- what an event means comes from the event table (``components.data.events``): negatives (a
+  skip, a short view, a low rating) are never positives and never enter a history;
+- a (user, item) pair is one positive if any of its events is one; its weight is its strongest
+  positive event's, its time its first positive event's (a view -> click -> purchase funnel on
+  one item is one positive of weight 5, placed where the user first engaged);
+- a user's pairs are ordered stably by (that time, item id), the evaluation protocol's order;
+- a history is the user's distinct earlier positive items, most recent first, at most
+  ``history_length``.
 """
 
 from __future__ import annotations
@@ -15,26 +18,32 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from components.data.columns import EVENT_TYPE, ITEM_ID, TIMESTAMP, USER_ID
+from components.data.columns import ITEM_ID, TIMESTAMP, USER_ID
 from components.data.contract import time_key
+from components.data.events import EventTable, event_weights
 
-NEGATIVE_EVENT_TYPES = frozenset({"impression_skip"})
 PAD = 0  # padding value in history matrices (masked out by the lengths)
+WEIGHT = "weight"
 
 
-def positive_interactions(interactions: pd.DataFrame) -> pd.DataFrame:
-    """``user_id``, ``item_id`` of the first positive event per pair, in protocol order
-    (by user, then timestamp, then item id); fresh RangeIndex."""
+def positive_interactions(
+    interactions: pd.DataFrame, table: EventTable | None = None
+) -> pd.DataFrame:
+    """``user_id``, ``item_id``, ``weight``: one row per positive pair (max weight of its
+    positive events), in protocol order (by user, then first positive time, then item id);
+    fresh RangeIndex. Pairs whose events are all negative are left out."""
     for column in (USER_ID, ITEM_ID, TIMESTAMP):
         if column not in interactions.columns:
             raise ValueError(f"interactions lack the column {column!r}")
-    frame = interactions
-    if EVENT_TYPE in frame.columns:
-        frame = frame[~frame[EVENT_TYPE].isin(NEGATIVE_EVENT_TYPES)]
+    weight, positive = event_weights(interactions, table)
+    frame = interactions[positive]
+    weight = weight[positive]
     users = frame[USER_ID].to_numpy(np.int64)
     items = frame[ITEM_ID].to_numpy(np.int64)
     order = np.lexsort((items, time_key(frame[TIMESTAMP]), users))  # stable, last key first
-    ordered = pd.DataFrame({USER_ID: users[order], ITEM_ID: items[order]})
+    ordered = pd.DataFrame({USER_ID: users[order], ITEM_ID: items[order], WEIGHT: weight[order]})
+    strongest = ordered.groupby([USER_ID, ITEM_ID], sort=False)[WEIGHT].transform("max")
+    ordered[WEIGHT] = strongest.to_numpy(np.float64)
     return ordered[~ordered.duplicated([USER_ID, ITEM_ID])].reset_index(drop=True)
 
 
@@ -60,15 +69,18 @@ def history_matrix(
     return matrix, lengths
 
 
-def user_histories(interactions: pd.DataFrame, history_length: int) -> dict[int, list[int]]:
+def recent_positive_items(
+    events: pd.DataFrame, history_length: int, table: EventTable | None = None
+) -> dict[int, list[int]]:
     """User id -> their latest distinct positive item ids, most recent first (raw ids).
 
-    Used to embed users for offline evaluation and at serving time, with the same rules as the
-    histories the model was trained on.
+    The one history function: training's rows (``history_matrix`` over
+    ``positive_interactions``), offline evaluation, the feature store's ``user_recent_items``
+    and so serving all read a user's history through these rules.
     """
     if history_length < 1:
         raise ValueError(f"history_length must be >= 1, got {history_length}")
-    positives = positive_interactions(interactions)
+    positives = positive_interactions(events, table)
     if positives.empty:
         return {}
     from_end = positives.groupby(USER_ID, sort=False).cumcount(ascending=False)

@@ -42,8 +42,8 @@ def recommend_two_tower(
 ) -> tuple[dict[int, list[int]], dict[int, list[float]]]:
     """Top-``k`` items per user by exact dot product: (user -> item ids, user -> scores).
 
-    ``histories``: user -> raw item ids, most recent first (``user_histories``); a user missing
-    from it is embedded from their id alone. ``exclude``: user -> items never to return (the
+    ``histories``: user -> raw item ids, most recent first (``recent_positive_items``); a user
+    missing from it is embedded from their id alone. ``exclude``: user -> items never to return (the
     protocol excludes train items). ``candidate_items``: restrict the ranking to these ids
     (default: the whole catalog). Lists are shorter than ``k`` only when fewer candidates remain.
     """

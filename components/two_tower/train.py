@@ -1,14 +1,17 @@
 """Train the two-tower model on implicit feedback: in-batch sampled softmax with log-Q correction.
 
-Examples: one per positive (user, item) pair (see ``history.py``: first event of a pair, skips
-dropped), with the user's history = their distinct earlier items, most recent first. Nothing at
+Examples: one per positive (user, item) pair (see ``history.py``: the event table decides what is
+a positive; a pair weighs as its strongest positive event, negatives never make a pair), with
+the user's history = their distinct earlier items, most recent first. Nothing at
 or after the target's position enters its history, so training never sees the answer.
 
 Loss: for a batch of B examples the other items of the batch are the negatives. Popular items
 are negatives far more often than a uniform sample would make them, which pushes them down;
 subtracting log q(item) from each logit (q = the item's share of the training examples; Yi et
 al., RecSys 2019) removes that bias. An item that occurs twice in a batch is scored once, so a
-user's positive is never also counted as their negative.
+user's positive is never also counted as their negative. Each example's loss term is multiplied
+by its pair's weight (normalised to mean 1 over the training pairs, so the learning rate keeps
+its meaning): a purchase pulls harder than a view.
 
 Unknown rows: with probability ``id_dropout`` a user id (or an item id) is replaced by row 0 in
 an example, so the unknown rows learn "a user known only by their history" and "an item known
@@ -31,7 +34,7 @@ from tqdm.auto import tqdm
 from components.data.columns import CATEGORIES, ITEM_ID, USER_ID
 from components.data.contract import split_categories
 from components.two_tower.batching import item_features_padded, user_features_padded
-from components.two_tower.history import PAD, history_matrix, positive_interactions
+from components.two_tower.history import PAD, WEIGHT, history_matrix, positive_interactions
 from components.two_tower.model import TwoTower, TwoTowerConfig
 from components.two_tower.vocab import UNKNOWN, Vocabulary, lookup_bags
 
@@ -99,14 +102,19 @@ def in_batch_softmax_loss(
     targets: torch.Tensor,
     log_q: torch.Tensor,
     temperature: float,
+    weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Cross-entropy of each user's target among the batch's distinct items, log-Q corrected.
 
     ``item_vectors`` holds one row per distinct item of the batch, ``targets`` the row of each
-    user's positive, ``log_q`` the log sampling probability of each distinct item.
+    user's positive, ``log_q`` the log sampling probability of each distinct item, ``weights``
+    each example's weight (None = all 1): the weighted mean of the examples' terms.
     """
     logits = user_vectors @ item_vectors.T / temperature - log_q[None, :]
-    return F.cross_entropy(logits, targets)
+    if weights is None:
+        return F.cross_entropy(logits, targets)
+    terms = F.cross_entropy(logits, targets, reduction="none")
+    return (terms * weights).sum() / weights.sum()
 
 
 def train_two_tower(
@@ -130,7 +138,8 @@ def train_two_tower(
     """Fit a two-tower model on ``interactions`` (the data contract's frame) and ``items``.
 
     Args:
-        interactions: user_id, item_id, timestamp (event_type optional; skips are dropped).
+        interactions: user_id, item_id, timestamp (event_type and value optional: the event
+            table of the settings decides positives and weights; negatives are dropped).
         items: the catalog (item_id, categories); every item gets an embedding later.
         embedding_dim: size of the table rows and of the output vectors.
         epochs: passes over the positive pairs.
@@ -171,6 +180,8 @@ def train_two_tower(
 
     user_rows = users.lookup(positives[USER_ID].to_numpy())
     item_rows = item_vocab.lookup(positives[ITEM_ID].to_numpy())
+    weights = positives[WEIGHT].to_numpy(np.float64)
+    example_weights = torch.from_numpy(weights / weights.mean()).float()
     history, history_lengths = history_matrix(user_rows, item_rows, history_length)
     # Categories of every item row; row 0 (the unknown item) has none.
     cat_matrix, cat_lengths = category_matrix([None, *item_vocab.values], catalog, categories)
@@ -189,6 +200,7 @@ def train_two_tower(
         "weight_decay": weight_decay,
         "seed": seed,
         "examples": len(positives),
+        "mean_example_weight": float(weights.mean()),
     }
 
     def epoch_done(model: TwoTower, losses: list[float]) -> bool:
@@ -218,6 +230,7 @@ def train_two_tower(
                 cat_matrix,
                 cat_lengths,
                 log_q_all,
+                example_weights,
                 epochs=epochs,
                 batch_size=batch_size,
                 learning_rate=learning_rate,
@@ -253,6 +266,7 @@ def _fit(
     cat_matrix: np.ndarray,
     cat_lengths: np.ndarray,
     log_q_all: torch.Tensor,
+    example_weights: torch.Tensor,
     *,
     epochs: int,
     batch_size: int,
@@ -291,6 +305,7 @@ def _fit(
                     torch.from_numpy(targets.reshape(-1)),
                     log_q_all[torch.from_numpy(distinct)],
                     temperature,
+                    example_weights[torch.from_numpy(batch)],
                 )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()

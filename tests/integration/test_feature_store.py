@@ -98,7 +98,7 @@ def test_apply_historical_materialize_online(tmp_path: Path) -> None:
     user_rows, item_rows = online_features(store, [1, 99], [10, 11, 12, 10, 777])
     assert len(calls) == 2  # one batched read per entity type, not one per item
     assert user_rows.loc[1, fc.USER_EVENTS_ALL] == 4
-    assert user_rows.loc[1, fc.USER_RECENT_ITEMS] == [10, 12, 11]
+    assert user_rows.loc[1, fc.USER_RECENT_ITEMS] == [12, 11, 10]  # a repeat keeps its place
     assert user_rows.loc[99, fc.USER_EVENTS_ALL] == 0 and not user_rows.loc[99, FOUND]
     assert user_rows.loc[99, fc.USER_RECENT_ITEMS] == []  # a list default, a fresh list per row
     assert user_rows.loc[99, fc.USER_RECENT_ITEMS] is not fc.USER_DEFAULTS[fc.USER_RECENT_ITEMS]

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from components.data.events import EventTable
 from components.settings import Settings, environment_variable, is_secret
 from components.training_params import TrainingParams
 from pipelines.training import compile_pipeline, step_environment
@@ -82,6 +83,8 @@ def _value_for(name: str, tmp_path: Path) -> str:
         return "IVF_FLAT"
     if name == "milvus_metric_type":
         return "COSINE"
+    if name == "event_types":  # JSON, in the form step_environment writes it
+        return str(EventTable.model_validate({"view": {"weight": 0.5}}))
     return f"value-of-{name}"
 
 

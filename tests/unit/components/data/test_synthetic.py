@@ -116,3 +116,20 @@ def test_co_occurrence_beats_popularity(shop) -> None:
     pop = _recall_at_10(train, test, popularity)
     knn = _recall_at_10(train, test, x @ similarity)
     assert knn > 1.5 * pop, (knn, pop)
+
+
+def test_every_event_type_appears_and_skips_and_low_ratings_are_negatives(shop) -> None:
+    from components.data.columns import EVENT_TYPES, VALUE
+    from components.data.events import EventTable, event_weights
+
+    events, _ = shop
+    assert set(events[EVENT_TYPE]) == set(EVENT_TYPES)
+    weight, positive = event_weights(events, EventTable())
+    by_type = pd.Series(positive).groupby(events[EVENT_TYPE].to_numpy()).mean()
+    assert by_type["impression_skip"] == 0 and by_type["purchase"] == 1
+    assert 0 < by_type["view"] < 1 and 0 < by_type["rating"] < 1  # short views, low ratings
+    ratings = events.loc[events[EVENT_TYPE] == "rating", VALUE]
+    assert ratings.between(0.5, 5).all() and (ratings * 2 == (ratings * 2).round()).all()
+    # a skipped item is one the user did not engage with
+    pairs = events.groupby([USER_ID, ITEM_ID])[EVENT_TYPE].agg(set)
+    assert not any("impression_skip" in s and "view" in s for s in pairs)

@@ -105,3 +105,11 @@ def test_recommend_before_fit_and_bad_k_raise() -> None:
         model.recommend([1], k=0)
     with pytest.raises(ValueError, match="empty"):
         PopularityRecommender().fit(CLUSTERS.iloc[:0])
+
+
+def test_popularity_weighs_positives_and_ignores_skips() -> None:
+    train = interactions([(1, 1), (2, 1), (3, 1), (1, 2), (2, 3), (3, 3)])
+    train[EVENT_TYPE] = ["view", "view", "view", "purchase", "impression_skip", "impression_skip"]
+    model = PopularityRecommender().fit(train)
+    # item 2: one purchase (5) > item 1: three views (0.9); item 3 was only skipped
+    assert model.recommend([9], k=3)[9] == [2, 1]

@@ -56,3 +56,14 @@ def test_evaluate_baselines_ranks_personalised_above_popularity() -> None:
 def test_evaluate_baselines_refuses_unknown_systems() -> None:
     with pytest.raises(ValueError, match="unknown baseline"):
         evaluate_baselines(frame([(1, 1)]), frame([(1, 2)]), 2, systems=("bpr",), progress=False)
+
+
+def test_only_positive_test_events_are_relevant() -> None:
+    from components.data.columns import EVENT_TYPE, VALUE
+    from components.evaluation.evaluate import relevance_weights
+
+    test = frame([(1, 10), (1, 11), (1, 12), (2, 20), (1, 10)])
+    test[EVENT_TYPE] = ["click", "impression_skip", "rating", "rating", "purchase"]
+    test[VALUE] = [np.nan, np.nan, 1.5, 4.5, np.nan]
+    assert relevant_items(test) == {1: {10}, 2: {20}}
+    assert relevance_weights(test) == {1: {10: 5.0}, 2: {20: 2.0}}

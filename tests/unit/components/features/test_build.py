@@ -54,7 +54,7 @@ EVENTS = interactions(
         (1, 11, "2024-01-02"),
         (2, 10, "2024-01-03"),
         (1, 12, "2024-02-01"),  # after the first snapshot
-        (1, 10, "2024-02-02"),  # repeat of item 10: most recent again
+        (1, 10, "2024-02-02"),  # repeat of item 10: keeps its first place in the history
         (2, 11, "2024-02-10"),
     ]
 )
@@ -87,7 +87,7 @@ def test_an_event_after_the_snapshot_never_counts() -> None:
 
 def test_recent_items_are_distinct_and_most_recent_first() -> None:
     users, _ = build_feature_tables(EVENTS, ITEMS, SNAPSHOTS)
-    assert row(users, USER_ID, 1, SNAPSHOTS[1])[fc.USER_RECENT_ITEMS] == [10, 12, 11]
+    assert row(users, USER_ID, 1, SNAPSHOTS[1])[fc.USER_RECENT_ITEMS] == [12, 11, 10]
     many = interactions([(7, i, f"2024-01-01 00:{i:02d}") for i in range(fc.RECENT_ITEMS_N + 5)])
     users, _ = build_feature_tables(many, ITEMS, [ts("2024-02-01")])
     recent = users.iloc[0][fc.USER_RECENT_ITEMS]
@@ -135,7 +135,7 @@ def test_matches_a_brute_force_recomputation() -> None:
             assert got[fc.USER_EVENTS_ALL] == len(hist)
             assert got[fc.USER_EVENTS_30D] == (hist[TIMESTAMP] > t - pd.Timedelta(days=30)).sum()
             assert got[fc.USER_ITEMS_ALL] == hist[ITEM_ID].nunique()
-            latest = hist.drop_duplicates(ITEM_ID, keep="last")[ITEM_ID].tolist()[::-1]
+            latest = hist.drop_duplicates(ITEM_ID, keep="first")[ITEM_ID].tolist()[::-1]
             assert got[fc.USER_RECENT_ITEMS] == latest[: fc.RECENT_ITEMS_N]
             weights: dict[str, float] = {}
             for item in hist[ITEM_ID]:
@@ -173,3 +173,15 @@ def test_default_snapshot_times_span_the_data_and_end_after_it() -> None:
     assert times[-1] == EVENTS[TIMESTAMP].max() + pd.Timedelta(seconds=1)
     assert all(t > EVENTS[TIMESTAMP].min() for t in times)
     assert default_snapshot_times(EVENTS.iloc[:0]) == []
+
+
+def test_skips_count_as_activity_but_not_as_taste_history_or_item_popularity() -> None:
+    events = interactions([(1, 10, "2024-01-01"), (1, 11, "2024-01-02"), (1, 12, "2024-01-03")])
+    events.loc[1, EVENT_TYPE] = "impression_skip"
+    users, items = build_feature_tables(events, ITEMS, [ts("2024-01-15")])
+    user = users.iloc[0]
+    assert user[fc.USER_RECENT_ITEMS] == [12, 10]
+    assert user[fc.USER_EVENTS_ALL] == 3  # activity counts every event
+    assert "Drama" not in user[fc.USER_TOP_CATEGORIES]  # item 11 was only skipped
+    assert row(items, ITEM_ID, 11, ts("2024-01-15"))[fc.ITEM_EVENTS_ALL] == 0
+    assert row(items, ITEM_ID, 11, ts("2024-01-15"))[fc.ITEM_USERS_30D] == 0

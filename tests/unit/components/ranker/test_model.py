@@ -33,10 +33,23 @@ def _relevant(frame: pd.DataFrame) -> dict[int, set[int]]:
     return {int(u): set(g["item_id"]) for u, g in top.groupby("user_id")}
 
 
+def _weighted(relevant: dict[int, set[int]]) -> dict[int, dict[int, float]]:
+    return {u: dict.fromkeys(items, 1.0) for u, items in relevant.items()}
+
+
 def test_labels_mark_items_of_the_later_window() -> None:
     frame = pd.DataFrame({"user_id": [1, 1, 2], "item_id": [10, 11, 10]})
-    labels = label_candidates(frame, {1: {11}, 2: {10}})
-    assert labels.tolist() == [0.0, 1.0, 1.0]
+    labels = label_candidates(frame, {1: {11: 1.0}, 2: {10: 1.0}})
+    assert labels.tolist() == [0.0, 2.0, 2.0]
+
+
+def test_graded_labels_order_purchase_over_click_over_view() -> None:
+    from components.data.events import DEFAULT_EVENT_TYPES as T
+
+    frame = pd.DataFrame({"user_id": [1, 1, 1, 1], "item_id": [1, 2, 3, 4]})
+    weights = {1: {1: T["purchase"].weight, 2: T["click"].weight, 3: T["view"].weight}}
+    purchase, click, view, nothing = label_candidates(frame, weights).tolist()
+    assert purchase > click > view > nothing == 0.0
 
 
 def test_ranker_learns_the_signal_and_round_trips(tmp_path: Path) -> None:
@@ -44,7 +57,7 @@ def test_ranker_learns_the_signal_and_round_trips(tmp_path: Path) -> None:
     relevant = _relevant(frame)
     ranker, stats = train_ranker(
         frame[FEATURES],
-        label_candidates(frame, relevant),
+        label_candidates(frame, _weighted(relevant)),
         frame["user_id"],
         FEATURES,
         num_rounds=30,
@@ -69,7 +82,10 @@ def test_ranker_learns_the_signal_and_round_trips(tmp_path: Path) -> None:
 def test_top_scored_ranks_each_users_candidates_by_score() -> None:
     frame = _candidates(n_users=8, per_user=6)
     ranker, _ = train_ranker(
-        frame[FEATURES], label_candidates(frame, _relevant(frame)), frame["user_id"], FEATURES
+        frame[FEATURES],
+        label_candidates(frame, _weighted(_relevant(frame))),
+        frame["user_id"],
+        FEATURES,
     )
     top = top_scored(ranker, frame, frame[FEATURES], k=4)
     assert list(top.columns) == ["user_id", "item_id", "score", "rank"]
@@ -91,7 +107,7 @@ def test_scoring_refuses_a_frame_with_missing_features(tmp_path: Path) -> None:
     frame = _candidates(n_users=10, per_user=5)
     ranker, _ = train_ranker(
         frame[FEATURES],
-        label_candidates(frame, _relevant(frame)),
+        label_candidates(frame, _weighted(_relevant(frame))),
         frame["user_id"],
         FEATURES,
         num_rounds=5,

@@ -124,9 +124,9 @@ def sources(interactions, items):
     )
 
 
-def test_history_puts_the_online_store_first_then_the_tables(sources):
+def test_history_is_the_online_stores_list_and_the_tables_stand_in_when_it_is_down(sources):
     history = user_history(1, 3, sources, FakeStore(recent=(5, 2)))
-    assert history.items.tolist() == [5, 2, 3]  # 5, 2 online; 3 from the tables; cut at 3
+    assert history.items.tolist() == [5, 2]  # the store's list is the whole history
     assert history.seen.tolist() == [1, 2, 3, 5]
     assert history.fallbacks == [] and bool(history.user_features[FOUND].iloc[0])
     for store in (None, broken):
@@ -145,7 +145,7 @@ def test_known_user_gets_k_unseen_candidates_with_the_tower_and_index(sources):
         read_features=FakeStore(),
         recently_seen=np.array([9]),
     )
-    assert bundle.model.histories == [[5, 3]]  # the tower's history length
+    assert bundle.model.histories == [[5]]  # the online store's history
     assert not set(pool.item_ids.tolist()) & {1, 2, 3, 5, 9}
     assert SOURCE_ANN in set(pool.sources) and pool.fallbacks == []
     assert pool.versions == {"reco-two-tower": "7"} and pool.loaded_at == {"reco-two-tower": 123.0}

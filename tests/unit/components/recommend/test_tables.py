@@ -15,7 +15,8 @@ def test_popularity_counts_recent_positives_and_covers_the_catalog(interactions,
     tables = build_serving_tables(interactions, items, window_days=30)
     pop = tables.popularity.set_index(ITEM_ID)[SCORE]
     assert len(pop) == len(items)  # items without events are there too (score 0)
-    assert pop[1] > 2 - 1e-9 and pop[1] < 2.01  # two recent views (+ tiny all-time term)
+    assert 0.6 - 1e-9 < pop[1] < 0.61  # two recent views of weight 0.3 (+ tiny all-time term)
+    assert pop[4] > pop[2] > pop[1]  # one purchase (5) > a click and a view (1.3) > two views
     assert pop[5] == 0  # an impression skip is not a positive
     assert 0 < pop[7] < 0.01  # 60 days old: outside the window, all-time term only
     assert tables.popularity[SCORE].is_monotonic_decreasing

@@ -4,7 +4,7 @@ from components.data.columns import EVENT_TYPE, ITEM_ID, USER_ID
 from components.two_tower.history import (
     history_matrix,
     positive_interactions,
-    user_histories,
+    recent_positive_items,
 )
 
 
@@ -49,15 +49,33 @@ def test_repeated_events_count_once_and_skips_are_not_positives(make_interaction
     assert got == {(1, 10): [], (1, 20): [10]}
 
 
-def test_user_histories_are_latest_distinct_items_most_recent_first(make_interactions):
+def test_recent_positive_items_are_latest_distinct_items_most_recent_first(make_interactions):
     frame = make_interactions(
         [(1, 10, 1), (1, 20, 2), (1, 30, 3), (1, 20, 4), (2, 50, 1), (2, 60, 9)]
     )
-    histories = user_histories(frame, history_length=2)
+    histories = recent_positive_items(frame, history_length=2)
     assert histories == {1: [30, 20], 2: [60, 50]}
-    assert user_histories(frame.iloc[:0], 3) == {}
+    assert recent_positive_items(frame.iloc[:0], 3) == {}
 
 
 def test_history_matrix_handles_empty_input():
     matrix, lengths = history_matrix(np.zeros(0, np.int64), np.zeros(0, np.int64), 3)
     assert matrix.shape == (0, 3) and lengths.shape == (0,)
+
+
+def test_a_pair_keeps_its_strongest_positive_and_all_negative_pairs_are_dropped(
+    make_interactions,
+):
+    frame = make_interactions([(1, 10, 1), (1, 10, 2), (1, 20, 3), (1, 30, 4), (1, 30, 5)])
+    frame[EVENT_TYPE] = ["view", "purchase", "impression_skip", "click", "impression_skip"]
+    positives = positive_interactions(frame)
+    assert positives[ITEM_ID].tolist() == [10, 30]
+    assert positives["weight"].tolist() == [5.0, 1.0]
+    assert recent_positive_items(frame, 5) == {1: [30, 10]}
+
+
+def test_a_skip_never_enters_a_history(make_interactions):
+    frame = make_interactions([(1, 10, 1), (1, 20, 2), (1, 30, 3)])
+    frame.loc[1, EVENT_TYPE] = "impression_skip"
+    assert recent_positive_items(frame, 5) == {1: [30, 10]}
+    assert _histories_by_example(frame, 5) == {(1, 10): [], (1, 30): [10]}

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from components.two_tower.export import TwoTowerRetrieval, user_histories
+from components.two_tower.export import TwoTowerRetrieval
+from components.two_tower.history import recent_positive_items
 from components.two_tower.recommend import recommend_two_tower
 from components.two_tower.train import in_batch_softmax_loss, train_two_tower
 
@@ -37,7 +38,7 @@ def test_model_learns_the_two_groups(two_groups):
     interactions, items, users_a, users_b, items_a, items_b = two_groups
     trained = train_two_tower(interactions, items, epochs=15, **TINY)
     retrieval = TwoTowerRetrieval.from_trained(trained)
-    histories = user_histories(interactions, retrieval.history_length)
+    histories = recent_positive_items(interactions, retrieval.history_length)
     seen = interactions.groupby("user_id")["item_id"].agg(set).to_dict()
     recs, _ = recommend_two_tower(retrieval, users_a + users_b, histories, k=5, exclude=seen)
     share_a = np.mean([i in set(items_a) for u in users_a for i in recs[u]])
@@ -64,3 +65,16 @@ def test_bad_arguments_and_empty_data(two_groups, make_interactions):
         train_two_tower(interactions, items, epochs=0, **TINY)
     with pytest.raises(ValueError, match="no positive"):
         train_two_tower(make_interactions([]), items, **TINY)
+
+
+def test_weighted_loss_is_the_weighted_mean_of_the_examples_terms():
+    torch.manual_seed(0)
+    users, items = torch.randn(3, 4), torch.randn(3, 4)
+    targets, log_q = torch.arange(3), torch.zeros(3)
+    terms = torch.nn.functional.cross_entropy(users @ items.T / 0.5, targets, reduction="none")
+    weights = torch.tensor([5.0, 1.0, 0.0])
+    got = in_batch_softmax_loss(users, items, targets, log_q, 0.5, weights)
+    assert got == pytest.approx(float((terms[0] * 5 + terms[1]) / 6))
+    assert in_batch_softmax_loss(users, items, targets, log_q, 0.5) == pytest.approx(
+        float(terms.mean())
+    )
