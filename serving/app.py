@@ -205,6 +205,7 @@ class Ingress:
             experiment=self._experiment.name,
             variant=variant.name,
             model_versions=result.versions,
+            ranked_by=result.ranked_by,
             degraded=result.degraded,
             fallbacks=result.fallbacks,
             cold_start=result.cold_start,

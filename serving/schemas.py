@@ -53,6 +53,10 @@ class RecommendResponse(BaseModel):
     experiment: str
     variant: str
     model_versions: dict[str, str] = Field(description="registered model name -> version")
+    ranked_by: str = Field(
+        description="ranker | retrieval: retrieval order when the ranker is down (a fallback) "
+        "or when validation found that this ranker version does not beat it (not a fallback)"
+    )
     degraded: bool = Field(description="true when a fallback was used (see fallbacks)")
     fallbacks: list[str]
     cold_start: bool = Field(description="no history: popularity within categories/context")

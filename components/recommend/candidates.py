@@ -30,8 +30,12 @@ FALLBACK_MILVUS = "milvus"
 FALLBACK_ONLINE_STORE = "online_store"
 FALLBACK_RETRIEVAL_MODEL = "retrieval_model"
 FALLBACK_RANKER = "ranker"
-FALLBACK_RANKER_DISABLED = "ranker_disabled"  # validation disabled this ranker version
 FALLBACK_TABLES = "serving_tables"
+
+# What ordered a response: the ranker, or retrieval (the ranker down, which is a fallback, or a
+# ranker version that validation switched off, which is not: it is the better order on record).
+RANKED_BY_RANKER = "ranker"
+RANKED_BY_RETRIEVAL = "retrieval"
 
 CONTEXT_CATEGORY = "category"  # a context key that narrows popularity like ``categories``
 
@@ -82,6 +86,7 @@ class CandidatePool:
     titles: dict[int, str] = field(default_factory=dict)
     user_features: pd.DataFrame | None = None
     scores: np.ndarray | None = None  # ranker scores, set by the ranking stage
+    ranked_by: str = RANKED_BY_RETRIEVAL  # RANKED_BY_RANKER once an enabled ranker scored it
     fallbacks: list[str] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=dict)  # model name -> version
     loaded_at: dict[str, float] = field(default_factory=dict)  # model name -> unix time

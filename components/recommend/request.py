@@ -23,9 +23,9 @@ from components.recommend.cache import BoundedCache
 from components.recommend.candidates import (
     FALLBACK_ONLINE_STORE,
     FALLBACK_RANKER,
-    FALLBACK_RANKER_DISABLED,
     FALLBACK_RETRIEVAL_MODEL,
     FALLBACK_TABLES,
+    RANKED_BY_RANKER,
     CandidatePool,
     Hits,
     Query,
@@ -338,8 +338,8 @@ def rank_pool(
         pool.degrade(FALLBACK_RANKER)
     else:
         _record_version(pool, ranker)
-        if not enabled:
-            pool.degrade(FALLBACK_RANKER_DISABLED)
+        if enabled:
+            pool.ranked_by = RANKED_BY_RANKER
     pool.user_features = None  # not needed downstream: keep the next hop's payload small
     pool.timings["Ranking"] = time.perf_counter() - started
     return pool

@@ -7,7 +7,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from components.recommend.candidates import FALLBACK_RANKER, CandidatePool, Query
+from components.recommend.candidates import (
+    FALLBACK_RANKER,
+    RANKED_BY_RETRIEVAL,
+    CandidatePool,
+    Query,
+)
 from components.recommend.reasons import reason
 from components.reranking.rerank import rerank
 
@@ -28,6 +33,7 @@ class Recommendations:
     cold_start: bool = False
     cap_relaxed: bool = False
     fallbacks: list[str] = field(default_factory=list)
+    ranked_by: str = RANKED_BY_RETRIEVAL
     versions: dict[str, str] = field(default_factory=dict)
     loaded_at: dict[str, float] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
@@ -93,6 +99,7 @@ def finalize(
         cold_start=pool.cold_start,
         cap_relaxed=picked.cap_relaxed,
         fallbacks=fallbacks,
+        ranked_by=pool.ranked_by if pool.scores is not None else RANKED_BY_RETRIEVAL,
         versions=dict(pool.versions),
         loaded_at=dict(pool.loaded_at),
         timings=timings,

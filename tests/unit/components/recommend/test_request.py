@@ -17,7 +17,6 @@ from components.recommend.candidates import (
     FALLBACK_MILVUS,
     FALLBACK_ONLINE_STORE,
     FALLBACK_RANKER,
-    FALLBACK_RANKER_DISABLED,
     FALLBACK_RETRIEVAL_MODEL,
     FALLBACK_TABLES,
     SOURCE_ANN,
@@ -204,6 +203,7 @@ def test_ranking_scores_with_online_features_and_the_store_overrides_availabilit
     ids = [i.item_id for i in result.items]
     assert len(ids) == 4 and 10 not in ids and ids == sorted(ids, reverse=True)
     assert result.fallbacks == [FALLBACK_RETRIEVAL_MODEL]  # no tower; the ranker ran
+    assert result.ranked_by == "ranker"
 
 
 def test_a_ranker_disabled_by_validation_is_loaded_but_retrieval_order_serves(sources):
@@ -215,7 +215,8 @@ def test_a_ranker_disabled_by_validation_is_loaded_but_retrieval_order_serves(so
     disabled.enabled = False  # as `load_ranker` reads it from the version's validation.json
     ranked = rank_pool(pool, loaded(disabled, "reco-ranker", "3"), store)
     assert ranked.scores.tolist() == (-pool.retrieval_ranks).tolist()
-    assert FALLBACK_RANKER_DISABLED in ranked.fallbacks
+    # A choice, not a fallback: only the missing tower of this fixture is reported.
+    assert ranked.ranked_by == "retrieval" and ranked.fallbacks == [FALLBACK_RETRIEVAL_MODEL]
     assert ranked.versions == {"reco-ranker": "3"}  # the version is still the one on record
 
 
