@@ -141,6 +141,28 @@ def ndcg_at_k(recommended: Recommendations, relevant: Relevance, k: int) -> floa
     return _mean_over_users(recommended, relevant, per_user)
 
 
+def paired_gain(
+    baseline: Recommendations,
+    candidate: Recommendations,
+    relevant: Relevance,
+    k: int,
+    metric: Callable[[Recommendations, Relevance, int], float] = ndcg_at_k,
+) -> tuple[float, float]:
+    """Mean per-user gain of ``candidate`` over ``baseline`` on ``metric`` and its standard
+    error: whether a difference between two orders of the same users is more than noise."""
+    gains = [
+        metric({user: candidate.get(user, ())}, {user: items}, k)
+        - metric({user: baseline.get(user, ())}, {user: items}, k)
+        for user, items in relevant.items()
+        if items
+    ]
+    if len(gains) < 2:
+        return (gains[0] if gains else 0.0), math.inf
+    mean = sum(gains) / len(gains)
+    variance = sum((g - mean) ** 2 for g in gains) / (len(gains) - 1)
+    return mean, math.sqrt(variance / len(gains))
+
+
 @_checked_k
 def coverage_at_k(recommended: Recommendations, catalog_size: int, k: int) -> float:
     """Distinct items across every user's top k, divided by the catalog size.

@@ -14,7 +14,13 @@ import numpy as np
 import pandas as pd
 
 from components.data.columns import ITEM_ID, TIMESTAMP, USER_ID
-from components.evaluation.evaluate import evaluate_recommendations, relevance_weights, seen_items
+from components.evaluation.evaluate import (
+    evaluate_recommendations,
+    relevance_weights,
+    relevant_items,
+    seen_items,
+)
+from components.evaluation.metrics import paired_gain
 from components.features.ranking import RANKER_FEATURES, RETRIEVAL_RANK, RETRIEVAL_SCORE
 from components.ranker.model import Ranker, item_lists, label_candidates, top_scored, train_ranker
 from components.two_tower.export import TwoTowerRetrieval
@@ -29,6 +35,9 @@ EVALUATION_DEPTH = 100  # evaluation retrieves and ranks at least this deep (Rec
 CURVE_DEPTH = 200  # ... and lists this deep for the report's Recall@K curve
 VALIDATION_SHARE = 0.25  # of the label window's users: judge the ranker, never train it
 GATE_METRIC = "ndcg@10"  # what the ranker must improve over retrieval order on validation
+# How many standard errors the ranker's mean per-user NDCG@10 gain over retrieval must exceed
+# on the validation users (one-sided 95%): a gain inside the noise does not switch it on.
+GATE_Z = 1.645
 
 
 def retrieve_candidates(
@@ -95,7 +104,8 @@ def fit_ranker(
 
     A seeded share of the label window's users never trains the ranker: on them, the ranker's
     order and the retrieval order are scored against their label events, and the ranker is
-    ``enabled`` only when it beats retrieval on ``GATE_METRIC`` (else retrieval order serves).
+    ``enabled`` only when its mean per-user gain over retrieval on ``GATE_METRIC`` exceeds
+    ``GATE_Z`` standard errors (else retrieval order serves).
     The stats include ``candidate_recall`` (the share of label events among the candidates: the
     ranker's ceiling) and both validation figures.
     """
@@ -124,14 +134,18 @@ def fit_ranker(
             retrieval_lists(candidates[judged]), valid_label, catalog
         )
         by_ranker = evaluate_recommendations(ranked, valid_label, catalog)
+        gain, stderr = paired_gain(
+            retrieval_lists(candidates[judged]), ranked, relevant_items(valid_label), k=10
+        )
         ranker.validation = {
             "validation_users": float(len(held_out)),
             "validation_ndcg_retrieval": by_retrieval[GATE_METRIC],
             "validation_ndcg_ranker": by_ranker[GATE_METRIC],
+            "validation_ndcg_gain_stderr": stderr,
             "validation_recall_100_retrieval": by_retrieval["recall@100"],
             "validation_recall_100_ranker": by_ranker["recall@100"],
         }
-        ranker.enabled = by_ranker[GATE_METRIC] > by_retrieval[GATE_METRIC]
+        ranker.enabled = gain > 0 and gain > GATE_Z * stderr
     stats.update(ranker.validation)
     stats["ranker_enabled"] = float(ranker.enabled)
     return ranker, stats

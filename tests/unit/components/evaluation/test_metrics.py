@@ -83,3 +83,18 @@ def test_metrics_are_named_for_serialisation() -> None:
     assert metric_key("ndcg", 10) == "ndcg@10"
     with pytest.raises(ValueError, match="unknown metric"):
         metric_key("auc", 10)
+
+
+def test_paired_gain_is_the_mean_per_user_difference_with_its_standard_error():
+    from components.evaluation.metrics import ndcg_at_k, paired_gain
+
+    relevant = {1: {10}, 2: {20}, 3: {30}, 4: {40}}
+    baseline = {u: [99, next(iter(r))] for u, r in relevant.items()}  # every hit at rank 2
+    better = {u: [next(iter(r)), 99] for u, r in relevant.items()}  # every hit at rank 1
+    gain, stderr = paired_gain(baseline, better, relevant, k=10)
+    assert math.isclose(gain, ndcg_at_k(better, relevant, 10) - ndcg_at_k(baseline, relevant, 10))
+    assert gain > 0 and stderr == 0.0  # the same gain for every user: no noise
+    mixed = {1: better[1], 2: baseline[2], 3: better[3], 4: [99, 98]}  # up, same, up, down
+    gain, stderr = paired_gain(baseline, mixed, relevant, k=10)
+    assert stderr > 0 and gain < 2 * stderr  # a gain inside its noise
+    assert paired_gain(baseline, better, {1: {10}}, k=10)[1] == math.inf  # one user: no verdict
