@@ -38,8 +38,10 @@ from serving.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from serving.metrics import CONTENT_TYPE, process_metrics
 from serving.schemas import (
     MAX_K,
+    ErrorBody,
     FeedbackBody,
     FeedbackResponse,
+    Problem,
     Readiness,
     RecommendBody,
     RecommendedItem,
@@ -104,6 +106,12 @@ async def _validation_error(request: Request, error: RequestValidationError) -> 
     )
 
 
+# What each route can answer besides 200, documented in the OpenAPI schema (a code missing here
+# is an API change the fuzzer in tests/integration/test_serving.py catches).
+TOO_LARGE = {413: {"model": ErrorBody, "description": "body larger than the configured limit"}}
+INVALID = {422: {"model": ErrorBody, "description": "invalid request: message names each field"}}
+
+
 async def recommend_through(
     retrieval: DeploymentHandle,
     ranking: DeploymentHandle,
@@ -152,7 +160,15 @@ class Ingress:
             args.prediction_log_dir, max_age_s=args.prediction_flush_s
         )
 
-    @api.post(f"{V1}/recommend", response_model=RecommendResponse)
+    @api.post(
+        f"{V1}/recommend",
+        response_model=RecommendResponse,
+        responses={
+            **TOO_LARGE,
+            **INVALID,
+            503: {"model": Problem, "description": "no recommendation possible (graph down)"},
+        },
+    )
     async def recommend(self, body: RecommendBody) -> RecommendResponse:
         """Top-k items for a user, with a reason each, the model versions and A/B variant."""
         variant = assign_variant(self._experiment, body.user_id)
@@ -191,7 +207,14 @@ class Ingress:
             cold_start=result.cold_start,
         )
 
-    @api.get(f"{V1}/items/{{item_id}}/similar", response_model=SimilarResponse)
+    @api.get(
+        f"{V1}/items/{{item_id}}/similar",
+        response_model=SimilarResponse,
+        responses={
+            404: {"model": Problem, "description": "an item the catalog does not know"},
+            **INVALID,
+        },
+    )
     async def similar(
         self,
         item_id: int = Path(gt=0, le=MAX_ID),
@@ -213,7 +236,15 @@ class Ingress:
     @api.post(
         f"{V1}/feedback",
         response_model=FeedbackResponse,
-        responses={422: {"description": "every event was invalid (reasons per event)"}},
+        responses={
+            **TOO_LARGE,
+            422: {
+                "model": ErrorBody | FeedbackResponse,
+                "description": "an invalid body (message), or every event rejected (reasons "
+                "per event)",
+            },
+            503: {"model": Problem, "description": "feedback disabled or no catalog loaded"},
+        },
     )
     async def feedback(self, body: FeedbackBody) -> Any:
         """Events validated one by one: valid ones are appended to the event log training

@@ -107,8 +107,33 @@ class RejectedEvent(BaseModel):
 
 
 class FeedbackResponse(BaseModel):
-    accepted: int
+    accepted: int = Field(description="events stored now")
+    duplicates: list[int] = Field(
+        default_factory=list,
+        description="indices of events whose event_id was already stored (a retry): not stored "
+        "again, and not an error",
+    )
     rejected: list[RejectedEvent]
+
+
+class FieldError(BaseModel):
+    type: str
+    loc: list[str | int] = Field(description='where, e.g. ["body", "k"]')
+    msg: str
+
+
+class ErrorBody(BaseModel):
+    """A request refused as a whole: 422 (invalid; one entry per bad field) or 413 (too large;
+    no entries)."""
+
+    message: str = Field(description="one line naming each bad field, or the size limit")
+    detail: list[FieldError]
+
+
+class Problem(BaseModel):
+    """A request that was valid but could not be answered (404 unknown item, 503 unavailable)."""
+
+    detail: str
 
 
 class Readiness(BaseModel):

@@ -279,7 +279,7 @@ def test_valid_feedback_reaches_the_next_training_run(
     ]
     response = client.post(f"{urls['main']}/v1/feedback", json={"events": events})
     assert response.status_code == 200
-    assert response.json() == {"accepted": 7, "rejected": []}
+    assert response.json() == {"accepted": 7, "duplicates": [], "rejected": []}
     stored = read_events(serving_state.event_log_dir)
     assert len(stored) == before + 7
     variants = {json.loads(c)["variant"] for c in stored[CONTEXT].tail(7)}
