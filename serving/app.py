@@ -28,7 +28,7 @@ from components.data.contract import MAX_ID
 from components.recommend.candidates import FALLBACK_RANKER
 from components.recommend.candidates import Query as CandidateQuery
 from components.recommend.experiment import CHAMPION_ALIAS, Variant, assign_variant
-from components.recommend.feedback import check_feedback
+from components.recommend.feedback import RecentEventIds, check_feedback
 from components.recommend.prediction_log import PredictionLog, prediction_rows
 from components.recommend.results import Recommendations
 from components.settings import Settings
@@ -156,6 +156,7 @@ class Ingress:
         self._experiment = args.experiment
         api.state.max_body_bytes = args.max_body_bytes
         self._event_log = args.event_log_dir
+        self._event_ids = RecentEventIds()
         self._predictions = PredictionLog(
             args.prediction_log_dir, max_age_s=args.prediction_flush_s
         )
@@ -248,7 +249,8 @@ class Ingress:
     )
     async def feedback(self, body: FeedbackBody) -> Any:
         """Events validated one by one: valid ones are appended to the event log training
-        reads; invalid ones come back with their index and reasons."""
+        reads; invalid ones come back with their index and reasons; retries of events already
+        stored (same ``event_id``) are listed as duplicates and not stored again."""
         from components.data.io import append_events
 
         if self._event_log is None:
@@ -273,14 +275,23 @@ class Ingress:
                 self._experiment.name,
                 assign_variant(self._experiment, user).name,
             ),
+            stored_ids=self._event_ids,
         )
-        if len(checked.events):
-            await asyncio.to_thread(append_events, self._event_log, checked.events)
+        # Reserved before the write (no await in between), so a concurrent retry is a duplicate;
+        # forgotten if the write fails, so the client's retry is stored.
+        self._event_ids.add(checked.event_ids)
+        try:
+            if len(checked.events):
+                await asyncio.to_thread(append_events, self._event_log, checked.events)
+        except BaseException:
+            self._event_ids.forget(checked.event_ids)
+            raise
         response = FeedbackResponse(
             accepted=len(checked.accepted),
+            duplicates=checked.duplicates,
             rejected=[RejectedEvent(index=r.index, reasons=r.reasons) for r in checked.rejected],
         )
-        if not checked.accepted:
+        if not checked.accepted and not checked.duplicates:
             return JSONResponse(status_code=422, content=response.model_dump())
         return response
 

@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from components.data.contract import MAX_CONTEXT_KEYS, ContextKey, ContextValue, PositiveId
 from components.recommend.candidates import Query
+from components.recommend.feedback import EVENT_ID_PATTERN, MAX_EVENT_ID_LENGTH
 
 Category = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 MAX_K = 100
@@ -86,6 +87,7 @@ class FeedbackBody(BaseModel):
                             "event_type": "purchase",
                             "timestamp": "2026-01-01T12:00:00Z",
                             "context": {"device": "mobile"},
+                            "event_id": "0b6f1c2e-7d4a-4e8e-9a51-3c2d1e0f9a77",
                         },
                     ]
                 }
@@ -96,8 +98,9 @@ class FeedbackBody(BaseModel):
     events: list[Any] = Field(
         min_length=1,
         max_length=1000,
-        description="each: user_id, item_id, event_type, timestamp?, context?, value?; "
-        "validated one by one",
+        description="each: user_id, item_id, event_type, timestamp?, context?, value?, "
+        f"event_id? (an idempotency key: 1-{MAX_EVENT_ID_LENGTH} characters matching "
+        f"{EVENT_ID_PATTERN}; a retry with the same id is stored once); validated one by one",
     )
 
 
