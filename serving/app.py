@@ -109,6 +109,8 @@ async def _validation_error(request: Request, error: RequestValidationError) -> 
 # What each route can answer besides 200, documented in the OpenAPI schema (a code missing here
 # is an API change the fuzzer in tests/integration/test_serving.py catches).
 TOO_LARGE = {413: {"model": ErrorBody, "description": "body larger than the configured limit"}}
+# FastAPI answers 400 itself for a body it cannot decode at all (e.g. not UTF-8).
+UNREADABLE = {400: {"model": Problem, "description": "a body that cannot be decoded"}}
 INVALID = {422: {"model": ErrorBody, "description": "invalid request: message names each field"}}
 
 
@@ -165,6 +167,7 @@ class Ingress:
         f"{V1}/recommend",
         response_model=RecommendResponse,
         responses={
+            **UNREADABLE,
             **TOO_LARGE,
             **INVALID,
             503: {"model": Problem, "description": "no recommendation possible (graph down)"},
@@ -238,6 +241,7 @@ class Ingress:
         f"{V1}/feedback",
         response_model=FeedbackResponse,
         responses={
+            **UNREADABLE,
             **TOO_LARGE,
             422: {
                 "model": ErrorBody | FeedbackResponse,
@@ -255,11 +259,15 @@ class Ingress:
 
         if self._event_log is None:
             raise HTTPException(status_code=503, detail="feedback is disabled (no event log)")
+        # Only ids an event could be accepted with (the rest is rejected per event anyway): an id
+        # past int64 would fail the catalog lookup, and the whole batch with it.
         candidates = sorted(
             {
                 e["item_id"]
                 for e in body.events
-                if isinstance(e, dict) and isinstance(e.get("item_id"), int)
+                if isinstance(e, dict)
+                and type(e.get("item_id")) is int
+                and 0 < e["item_id"] <= MAX_ID
             }
         )
         try:

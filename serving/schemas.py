@@ -134,7 +134,8 @@ class ErrorBody(BaseModel):
 
 
 class Problem(BaseModel):
-    """A request that was valid but could not be answered (404 unknown item, 503 unavailable)."""
+    """A request that could not be answered: 400 (a body that cannot be decoded), 404 (an
+    unknown item), 503 (unavailable)."""
 
     detail: str
 

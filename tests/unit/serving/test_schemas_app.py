@@ -75,9 +75,9 @@ def test_reasons():
 # Every status code each route can return (the 413 comes from the body limit, the 422 from
 # validation, the others from the route bodies).
 CODES = {
-    ("post", "/v1/recommend"): {"200", "413", "422", "503"},
+    ("post", "/v1/recommend"): {"200", "400", "413", "422", "503"},
     ("get", "/v1/items/{item_id}/similar"): {"200", "404", "422"},
-    ("post", "/v1/feedback"): {"200", "413", "422", "503"},
+    ("post", "/v1/feedback"): {"200", "400", "413", "422", "503"},
     ("get", "/healthz"): {"200"},
     ("get", "/readyz"): {"200", "503"},
 }
