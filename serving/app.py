@@ -28,7 +28,7 @@ from components.data.contract import MAX_ID
 from components.recommend.candidates import FALLBACK_RANKER
 from components.recommend.candidates import Query as CandidateQuery
 from components.recommend.experiment import CHAMPION_ALIAS, Variant, assign_variant
-from components.recommend.feedback import check_feedback
+from components.recommend.feedback import RecentEventIds, check_feedback
 from components.recommend.prediction_log import PredictionLog, prediction_rows
 from components.recommend.results import Recommendations
 from components.settings import Settings
@@ -38,8 +38,10 @@ from serving.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from serving.metrics import CONTENT_TYPE, process_metrics
 from serving.schemas import (
     MAX_K,
+    ErrorBody,
     FeedbackBody,
     FeedbackResponse,
+    Problem,
     Readiness,
     RecommendBody,
     RecommendedItem,
@@ -104,6 +106,14 @@ async def _validation_error(request: Request, error: RequestValidationError) -> 
     )
 
 
+# What each route can answer besides 200, documented in the OpenAPI schema (a code missing here
+# is an API change the fuzzer in tests/integration/test_serving.py catches).
+TOO_LARGE = {413: {"model": ErrorBody, "description": "body larger than the configured limit"}}
+# FastAPI answers 400 itself for a body it cannot decode at all (e.g. not UTF-8).
+UNREADABLE = {400: {"model": Problem, "description": "a body that cannot be decoded"}}
+INVALID = {422: {"model": ErrorBody, "description": "invalid request: message names each field"}}
+
+
 async def recommend_through(
     retrieval: DeploymentHandle,
     ranking: DeploymentHandle,
@@ -153,6 +163,7 @@ class Ingress:
         self._experiment = args.experiment
         api.state.max_body_bytes = args.max_body_bytes
         self._event_log = args.event_log_dir
+        self._event_ids = RecentEventIds()
         self._predictions = PredictionLog(
             args.prediction_log_dir, max_age_s=args.prediction_flush_s
         )
@@ -182,7 +193,16 @@ class Ingress:
         )
         self._predictions.add(rows)
 
-    @api.post(f"{V1}/recommend", response_model=RecommendResponse)
+    @api.post(
+        f"{V1}/recommend",
+        response_model=RecommendResponse,
+        responses={
+            **UNREADABLE,
+            **TOO_LARGE,
+            **INVALID,
+            503: {"model": Problem, "description": "no recommendation possible (graph down)"},
+        },
+    )
     async def recommend(self, body: RecommendBody) -> RecommendResponse:
         """Top-k items for a user, with a reason each, the model versions and A/B variant."""
         variant = assign_variant(self._experiment, body.user_id)
@@ -211,7 +231,14 @@ class Ingress:
             cold_start=result.cold_start,
         )
 
-    @api.get(f"{V1}/items/{{item_id}}/similar", response_model=SimilarResponse)
+    @api.get(
+        f"{V1}/items/{{item_id}}/similar",
+        response_model=SimilarResponse,
+        responses={
+            404: {"model": Problem, "description": "an item the catalog does not know"},
+            **INVALID,
+        },
+    )
     async def similar(
         self,
         item_id: int = Path(gt=0, le=MAX_ID),
@@ -233,20 +260,34 @@ class Ingress:
     @api.post(
         f"{V1}/feedback",
         response_model=FeedbackResponse,
-        responses={422: {"description": "every event was invalid (reasons per event)"}},
+        responses={
+            **UNREADABLE,
+            **TOO_LARGE,
+            422: {
+                "model": ErrorBody | FeedbackResponse,
+                "description": "an invalid body (message), or every event rejected (reasons "
+                "per event)",
+            },
+            503: {"model": Problem, "description": "feedback disabled or no catalog loaded"},
+        },
     )
     async def feedback(self, body: FeedbackBody) -> Any:
         """Events validated one by one: valid ones are appended to the event log training
-        reads; invalid ones come back with their index and reasons."""
+        reads; invalid ones come back with their index and reasons; retries of events already
+        stored (same ``event_id``) are listed as duplicates and not stored again."""
         from components.data.io import append_events
 
         if self._event_log is None:
             raise HTTPException(status_code=503, detail="feedback is disabled (no event log)")
+        # Only ids an event could be accepted with (the rest is rejected per event anyway): an id
+        # past int64 would fail the catalog lookup, and the whole batch with it.
         candidates = sorted(
             {
                 e["item_id"]
                 for e in body.events
-                if isinstance(e, dict) and isinstance(e.get("item_id"), int)
+                if isinstance(e, dict)
+                and type(e.get("item_id")) is int
+                and 0 < e["item_id"] <= MAX_ID
             }
         )
         try:
@@ -262,14 +303,23 @@ class Ingress:
                 self._experiment.name,
                 assign_variant(self._experiment, user).name,
             ),
+            stored_ids=self._event_ids,
         )
-        if len(checked.events):
-            await asyncio.to_thread(append_events, self._event_log, checked.events)
+        # Reserved before the write (no await in between), so a concurrent retry is a duplicate;
+        # forgotten if the write fails, so the client's retry is stored.
+        self._event_ids.add(checked.event_ids)
+        try:
+            if len(checked.events):
+                await asyncio.to_thread(append_events, self._event_log, checked.events)
+        except BaseException:
+            self._event_ids.forget(checked.event_ids)
+            raise
         response = FeedbackResponse(
             accepted=len(checked.accepted),
+            duplicates=checked.duplicates,
             rejected=[RejectedEvent(index=r.index, reasons=r.reasons) for r in checked.rejected],
         )
-        if not checked.accepted:
+        if not checked.accepted and not checked.duplicates:
             return JSONResponse(status_code=422, content=response.model_dump())
         return response
 

@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from components.data.contract import MAX_CONTEXT_KEYS, ContextKey, ContextValue, PositiveId
 from components.recommend.candidates import Query
+from components.recommend.feedback import EVENT_ID_PATTERN, MAX_EVENT_ID_LENGTH
 
 Category = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 MAX_K = 100
@@ -90,6 +91,7 @@ class FeedbackBody(BaseModel):
                             "event_type": "purchase",
                             "timestamp": "2026-01-01T12:00:00Z",
                             "context": {"device": "mobile"},
+                            "event_id": "0b6f1c2e-7d4a-4e8e-9a51-3c2d1e0f9a77",
                         },
                     ]
                 }
@@ -100,8 +102,9 @@ class FeedbackBody(BaseModel):
     events: list[Any] = Field(
         min_length=1,
         max_length=1000,
-        description="each: user_id, item_id, event_type, timestamp?, context?, value?; "
-        "validated one by one",
+        description="each: user_id, item_id, event_type, timestamp?, context?, value?, "
+        f"event_id? (an idempotency key: 1-{MAX_EVENT_ID_LENGTH} characters matching "
+        f"{EVENT_ID_PATTERN}; a retry with the same id is stored once); validated one by one",
     )
 
 
@@ -111,8 +114,34 @@ class RejectedEvent(BaseModel):
 
 
 class FeedbackResponse(BaseModel):
-    accepted: int
+    accepted: int = Field(description="events stored now")
+    duplicates: list[int] = Field(
+        default_factory=list,
+        description="indices of events whose event_id was already stored (a retry): not stored "
+        "again, and not an error",
+    )
     rejected: list[RejectedEvent]
+
+
+class FieldError(BaseModel):
+    type: str
+    loc: list[str | int] = Field(description='where, e.g. ["body", "k"]')
+    msg: str
+
+
+class ErrorBody(BaseModel):
+    """A request refused as a whole: 422 (invalid; one entry per bad field) or 413 (too large;
+    no entries)."""
+
+    message: str = Field(description="one line naming each bad field, or the size limit")
+    detail: list[FieldError]
+
+
+class Problem(BaseModel):
+    """A request that could not be answered: 400 (a body that cannot be decoded), 404 (an
+    unknown item), 503 (unavailable)."""
+
+    detail: str
 
 
 class Readiness(BaseModel):

@@ -6,6 +6,8 @@ EVENT_TYPE = "event_type"
 TIMESTAMP = "timestamp"
 CONTEXT = "context"
 VALUE = "value"  # optional numeric payload (a rating, a dwell time); not needed by the models
+# Optional client key of an event: a retried event carries the same id and is kept once.
+EVENT_ID = "event_id"
 
 TITLE = "title"
 CATEGORIES = "categories"  # pipe-joined category names, e.g. "Action|Comedy" ("" = none)
@@ -13,7 +15,7 @@ AVAILABLE = "available"
 CREATED_AT = "created_at"
 
 INTERACTION_COLUMNS = (USER_ID, ITEM_ID, EVENT_TYPE, TIMESTAMP)
-OPTIONAL_INTERACTION_COLUMNS = (CONTEXT, VALUE)
+OPTIONAL_INTERACTION_COLUMNS = (CONTEXT, VALUE, EVENT_ID)
 ITEM_COLUMNS = (ITEM_ID, TITLE, CATEGORIES, AVAILABLE, CREATED_AT)
 
 EVENT_TYPES = frozenset({"view", "click", "add_to_cart", "purchase", "rating", "impression_skip"})

@@ -30,6 +30,7 @@ from components.data.columns import (
     CATEGORY_SEPARATOR,
     CONTEXT,
     CREATED_AT,
+    EVENT_ID,
     EVENT_TYPE,
     EVENT_TYPES,
     INTERACTION_COLUMNS,
@@ -186,7 +187,8 @@ def _join_categories(value: object) -> str:
 def check_interactions(
     df: pd.DataFrame, source: str, now: pd.Timestamp | None = None
 ) -> tuple[pd.DataFrame, ValidationReport]:
-    """Validate and type an interaction frame; drop exact duplicate events with a warning.
+    """Validate and type an interaction frame; drop duplicate events with a warning: exact
+    ones, and retries (rows with the same non-null ``event_id``; the first is kept).
 
     Raises on: empty frame, missing required column, null or non-integer ids, unknown event type,
     unparseable or future timestamps (later than ``now`` + ``FUTURE_TOLERANCE``; ``now``
@@ -242,6 +244,8 @@ def check_interactions(
                 _bad_rows(bad),
             )
         out[VALUE] = value.astype("float64")
+    if EVENT_ID in df.columns:
+        out[EVENT_ID] = _as_str(df[EVENT_ID], missing=None)
     extra = [c for c in df.columns if c not in INTERACTION_COLUMNS + OPTIONAL_INTERACTION_COLUMNS]
     if extra:
         logger.info("%s: dropping columns outside the contract: %s", source, extra)
@@ -256,6 +260,13 @@ def check_interactions(
             ", ".join(INTERACTION_COLUMNS),
         )
         out = out[~duplicated].reset_index(drop=True)
+    if EVENT_ID in out.columns:
+        retried = out[EVENT_ID].notna() & out.duplicated(subset=[EVENT_ID], keep="first")
+        n_retried = int(retried.sum())
+        if n_retried:
+            logger.warning("%s: dropped %d retried event(s) (same %s)", source, n_retried, EVENT_ID)
+            out = out[~retried].reset_index(drop=True)
+            n_dup += n_retried
     return out, ValidationReport(source, rows_in, len(out), n_dup)
 
 

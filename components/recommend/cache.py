@@ -50,6 +50,10 @@ class BoundedCache:
             while len(self._entries) > self.max_size:
                 self._entries.popitem(last=False)
 
+    def discard(self, key: Hashable) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()

@@ -5,22 +5,36 @@ type, a timestamp from 1970 on and not in the future, a bounded context, a known
 valid ones become one interaction frame in the shared data contract, with the user's experiment
 variant written into ``context`` (JSON), and the invalid ones come back with their index and
 reasons.
+
+Idempotency: an event may carry a client ``event_id``. A retry (an id seen earlier in the batch,
+or among the ids the ingress accepted lately: :class:`RecentEventIds`) is reported as a
+duplicate and not stored again; the id is stored with the event, so training drops retries that
+reached another replica or outlived the ingress's memory (``components.data.validation``).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable, Sequence
+import time
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 
 from components.data.columns import (
     CONTEXT,
+    EVENT_ID,
     EVENT_TYPE,
     EVENT_TYPES,
     ITEM_ID,
@@ -36,9 +50,50 @@ from components.data.contract import (
     ContextValue,
     PositiveId,
 )
+from components.recommend.cache import BoundedCache
 
 VARIANT_KEY = "variant"
 EXPERIMENT_KEY = "experiment"
+
+# A client's idempotency key: a UUID, a ULID or any short token of these characters.
+EVENT_ID_PATTERN = r"^[A-Za-z0-9._:-]+$"
+MAX_EVENT_ID_LENGTH = 64
+EventId = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_EVENT_ID_LENGTH, pattern=EVENT_ID_PATTERN)
+]
+# How many accepted ids an ingress replica remembers (oldest forgotten first; ~10 MB at most)
+# and for how long; retries older than that are dropped by training instead.
+RECENT_EVENT_IDS = 100_000
+RECENT_EVENT_IDS_TTL_S = 24 * 3600.0
+
+
+class RecentEventIds:
+    """The ``event_id``s an ingress stored lately: bounded in count and age.
+
+    Ids are reserved before the write and forgotten again if it fails, so two concurrent
+    retries cannot both be stored and a failed write does not swallow the client's retry."""
+
+    def __init__(
+        self,
+        max_size: int = RECENT_EVENT_IDS,
+        ttl_s: float = RECENT_EVENT_IDS_TTL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._ids = BoundedCache(max_size, ttl_s, clock=clock)
+
+    def __contains__(self, event_id: object) -> bool:
+        return isinstance(event_id, str) and self._ids.get(event_id) is not None
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def add(self, event_ids: Iterable[str]) -> None:
+        for event_id in event_ids:
+            self._ids.put(event_id, True)
+
+    def forget(self, event_ids: Iterable[str]) -> None:
+        for event_id in event_ids:
+            self._ids.discard(event_id)
 
 
 class FeedbackEvent(BaseModel):
@@ -52,6 +107,7 @@ class FeedbackEvent(BaseModel):
     timestamp: datetime | None = None
     context: dict[ContextKey, ContextValue] | None = Field(None, max_length=MAX_CONTEXT_KEYS)
     value: float | None = None
+    event_id: EventId | None = None
 
     @field_validator("event_type")
     @classmethod
@@ -86,9 +142,17 @@ class Rejection:
 
 @dataclass
 class FeedbackCheck:
-    events: pd.DataFrame  # valid events, interaction contract (+ context, value)
+    events: pd.DataFrame  # valid events, interaction contract (+ context, value, event_id)
     accepted: list[int] = field(default_factory=list)  # indices in the posted batch
     rejected: list[Rejection] = field(default_factory=list)
+    duplicates: list[int] = field(default_factory=list)  # retries of stored events (event_id)
+
+    @property
+    def event_ids(self) -> list[str]:
+        """The ``event_id``s of the accepted events (those that carry one)."""
+        if EVENT_ID not in self.events.columns:
+            return []
+        return [i for i in self.events[EVENT_ID] if isinstance(i, str)]
 
 
 def _messages(error: ValidationError) -> list[str]:
@@ -104,11 +168,13 @@ def check_feedback(
     known_items: Callable[[Iterable[int]], set[int]],
     variant_of: Callable[[int], tuple[str, str]],
     now: datetime | None = None,
+    stored_ids: Container[str] = frozenset(),
 ) -> FeedbackCheck:
     """Validate each event alone; return the valid ones as a frame and the reasons for the rest.
 
     ``known_items(ids)`` returns the subset of ``ids`` the catalog knows (one call per batch);
-    ``variant_of(user_id)`` returns (experiment name, variant name) for the context column.
+    ``variant_of(user_id)`` returns (experiment name, variant name) for the context column;
+    an event whose ``event_id`` is in ``stored_ids`` or earlier in the batch is a duplicate.
     """
     now = (now or datetime.now(UTC)).astimezone(UTC)
     parsed: list[tuple[int, FeedbackEvent]] = []
@@ -125,8 +191,14 @@ def check_feedback(
             continue
         parsed.append((index, event))
     known = known_items({e.item_id for _, e in parsed}) if parsed else set()
-    rows, accepted, first_of = [], [], {}
+    rows, accepted, duplicates, first_of = [], [], [], {}
+    batch_ids: set[str] = set()
     for index, event in parsed:
+        if event.event_id is not None and (
+            event.event_id in stored_ids or event.event_id in batch_ids
+        ):
+            duplicates.append(index)
+            continue
         if event.item_id not in known:
             rejected.append(Rejection(index, [f"item_id: unknown item {event.item_id}"]))
             continue
@@ -136,6 +208,8 @@ def check_feedback(
             rejected.append(Rejection(index, [f"duplicate of event {first_of[key]}"]))
             continue
         first_of[key] = index
+        if event.event_id is not None:
+            batch_ids.add(event.event_id)
         experiment, variant = variant_of(event.user_id)
         context = {**(event.context or {}), EXPERIMENT_KEY: experiment, VARIANT_KEY: variant}
         rows.append(
@@ -146,14 +220,17 @@ def check_feedback(
                 TIMESTAMP: pd.Timestamp(stamp),
                 CONTEXT: json.dumps(context, sort_keys=True),
                 VALUE: float("nan") if event.value is None else event.value,
+                EVENT_ID: event.event_id,
             }
         )
         accepted.append(index)
     rejected.sort(key=lambda r: r.index)
-    frame = pd.DataFrame(rows, columns=[USER_ID, ITEM_ID, EVENT_TYPE, TIMESTAMP, CONTEXT, VALUE])
+    columns = [USER_ID, ITEM_ID, EVENT_TYPE, TIMESTAMP, CONTEXT, VALUE, EVENT_ID]
+    frame = pd.DataFrame(rows, columns=columns)
     if len(frame):
         frame[USER_ID] = frame[USER_ID].astype("int64")
         frame[ITEM_ID] = frame[ITEM_ID].astype("int64")
         frame[TIMESTAMP] = pd.to_datetime(frame[TIMESTAMP], utc=True).astype("datetime64[ns, UTC]")
         frame[VALUE] = frame[VALUE].astype("float64")
-    return FeedbackCheck(frame, accepted, rejected)
+        frame[EVENT_ID] = frame[EVENT_ID].astype(object)
+    return FeedbackCheck(frame, accepted, rejected, duplicates)

@@ -279,7 +279,7 @@ def test_valid_feedback_reaches_the_next_training_run(
     ]
     response = client.post(f"{urls['main']}/v1/feedback", json={"events": events})
     assert response.status_code == 200
-    assert response.json() == {"accepted": 7, "rejected": []}
+    assert response.json() == {"accepted": 7, "duplicates": [], "rejected": []}
     stored = read_events(serving_state.event_log_dir)
     assert len(stored) == before + 7
     variants = {json.loads(c)["variant"] for c in stored[CONTEXT].tail(7)}
@@ -304,14 +304,34 @@ def test_a_batch_with_invalid_events_keeps_the_valid_ones(client, urls, serving_
             "timestamp": "2999-01-01T00:00:00Z",
         },
         {"user_id": 262, "item_id": item, "event_type": "view"},
+        {"user_id": 263, "item_id": 2**70, "event_type": "view"},  # past int64: this one only
     ]
     response = client.post(f"{urls['main']}/v1/feedback", json={"events": events})
     assert response.status_code == 200
     body = response.json()
-    assert body["accepted"] == 2 and [r["index"] for r in body["rejected"]] == [1, 2, 3]
+    assert body["accepted"] == 2 and [r["index"] for r in body["rejected"]] == [1, 2, 3, 5]
     assert len(read_events(serving_state.event_log_dir)) == before + 2
     all_bad = client.post(f"{urls['main']}/v1/feedback", json={"events": [events[1]]})
     assert all_bad.status_code == 422 and all_bad.json()["accepted"] == 0
+
+
+def test_a_retried_event_with_the_same_event_id_is_stored_once(client, urls, serving_state, tables):
+    from components.data.columns import EVENT_ID
+    from components.data.io import read_events
+
+    item = int(tables[1].items[ITEM_ID].iloc[1])
+    event_id = f"retry-{uuid.uuid4().hex}"
+    event = {"user_id": 280, "item_id": item, "event_type": "click", "event_id": event_id}
+    before = len(read_events(serving_state.event_log_dir))
+    first = client.post(f"{urls['main']}/v1/feedback", json={"events": [event]})
+    assert first.status_code == 200
+    assert first.json() == {"accepted": 1, "duplicates": [], "rejected": []}
+    # the client did not hear back and retries (twice in one batch, even): 200, nothing stored
+    again = client.post(f"{urls['main']}/v1/feedback", json={"events": [event, event]})
+    assert again.status_code == 200
+    assert again.json() == {"accepted": 0, "duplicates": [0, 1], "rejected": []}
+    stored = read_events(serving_state.event_log_dir)
+    assert len(stored) == before + 1 and stored[EVENT_ID].tolist().count(event_id) == 1
 
 
 def test_an_item_just_bought_is_not_recommended_again(client, urls):
@@ -516,3 +536,55 @@ def test_scores_returned_are_logged_for_the_drift_job(serving_state, client, url
     assert tuple(frame.columns) == COLUMNS
     assert frame["rank"].min() == 1 and frame["score"].notna().all()
     assert set(frame["variant"]) <= {"control", "diverse"}
+
+
+# --- the API fuzzer (last: it posts arbitrary feedback, which no other test here may see) -------
+
+FUZZ_EXAMPLES = 60  # per route and generation mode: ~500 requests, 15-30 s here
+
+
+def test_fuzzing_the_served_schema_finds_no_server_error_or_undocumented_answer(urls):
+    """Schemathesis generates valid and invalid requests for every route from the OpenAPI
+    schema the app serves: no answer is a 5xx, has a status code the schema does not document,
+    or a body that does not match the documented one."""
+    import requests
+    import schemathesis
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis.errors import Unsatisfiable
+    from schemathesis import GenerationMode, checks
+
+    schema = schemathesis.openapi.from_url(f"{urls['main']}/openapi.json")
+    conformance = [
+        checks.not_a_server_error,
+        checks.status_code_conformance,
+        checks.content_type_conformance,
+        checks.response_schema_conformance,
+    ]
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert {op.path for op in operations} >= {"/v1/recommend", "/v1/feedback"}
+    failures: list[str] = []  # every route is fuzzed even when one fails
+    with requests.Session() as session:
+        for operation in operations:
+            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+
+                @settings(
+                    max_examples=FUZZ_EXAMPLES,
+                    deadline=None,
+                    database=None,
+                    derandomize=True,
+                    phases=[Phase.generate],
+                    suppress_health_check=list(HealthCheck),
+                )
+                @given(case=operation.as_strategy(mode))
+                def fuzz(case) -> None:
+                    case.call_and_validate(
+                        base_url=urls["main"], session=session, checks=conformance, timeout=30
+                    )
+
+                try:
+                    fuzz()
+                except Unsatisfiable:  # a route without inputs has no invalid request
+                    assert mode == GenerationMode.NEGATIVE and not operation.body
+                except Exception as error:  # noqa: BLE001 - reported together below
+                    failures.append(f"{operation.label} ({mode}): {error}")
+    assert not failures, "\n\n".join(failures)

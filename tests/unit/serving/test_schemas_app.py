@@ -1,3 +1,4 @@
+import asyncio
 import shlex
 
 import pytest
@@ -69,3 +70,59 @@ def test_reasons():
     assert reason("popular", -1, "", ["A", "B"], ["B"]) == "popular in B"
     assert reason("popular", -1, "", []) == POPULAR_NOW
     assert reason("ann", -1, "", ["A"]) == FOR_YOU
+
+
+# Every status code each route can return (the 413 comes from the body limit, the 422 from
+# validation, the others from the route bodies).
+CODES = {
+    ("post", "/v1/recommend"): {"200", "400", "413", "422", "503"},
+    ("get", "/v1/items/{item_id}/similar"): {"200", "404", "422"},
+    ("post", "/v1/feedback"): {"200", "400", "413", "422", "503"},
+    ("get", "/healthz"): {"200"},
+    ("get", "/readyz"): {"200", "503"},
+}
+
+
+def test_every_route_documents_the_codes_it_returns_with_a_body_schema():
+    from serving.app import api
+
+    schema = api.openapi()
+    routes = {(m, p): op for p, ops in schema["paths"].items() for m, op in ops.items()}
+    assert set(routes) == set(CODES)
+    for route, codes in CODES.items():
+        responses = routes[route]["responses"]
+        assert set(responses) == codes, route
+        for code, response in responses.items():
+            assert response["content"]["application/json"]["schema"], (route, code)
+    errors = schema["components"]["schemas"]
+    assert "HTTPValidationError" not in errors  # FastAPI's default 422 shape is not what we send
+    assert set(errors["ErrorBody"]["required"]) == {"message", "detail"}
+
+
+def test_the_error_bodies_sent_match_the_documented_model():
+    from fastapi.exceptions import RequestValidationError
+
+    from serving.app import _validation_error
+    from serving.limits import BodyLimit
+    from serving.schemas import ErrorBody
+
+    error = RequestValidationError(
+        [{"type": "less_than_equal", "loc": ("body", "k"), "msg": "too big", "input": 1000}]
+    )
+    invalid = asyncio.run(_validation_error(None, error))
+    body = ErrorBody.model_validate_json(invalid.body)
+    assert invalid.status_code == 422 and body.message == "k: too big"
+
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    limit = BodyLimit(app=None, limit=lambda: 10)  # refuses before calling the app
+    scope = {"type": "http", "headers": [(b"content-length", b"11")]}
+    asyncio.run(limit(scope, receive, send))
+    assert sent[0]["status"] == 413
+    assert ErrorBody.model_validate_json(sent[1]["body"]).detail == []

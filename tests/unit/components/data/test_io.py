@@ -5,6 +5,7 @@ import pytest
 
 from components.data.columns import (
     CONTEXT,
+    EVENT_ID,
     EVENT_TYPE,
     INTERACTIONS_FILE,
     ITEM_ID,
@@ -124,3 +125,17 @@ def test_load_source_picks_the_reader(tmp_path: Path, tiny, movielens) -> None:
     assert load_source(movielens(tmp_path / "ml"))[1][ITEM_ID].tolist() == [1, 2, 3]
     with pytest.raises(DataValidationError, match="no such folder"):
         load_source(str(tmp_path / "missing"))
+
+
+def test_a_retried_event_logged_twice_is_read_once_by_its_event_id(tmp_path: Path, tiny) -> None:
+    events, items = tiny
+    write_dataset(tmp_path, events, items)
+    log = tmp_path / EVENTS_FOLDER
+    append_events(log, _feedback(items, 2).assign(**{EVENT_ID: [None, None]}))  # no ids at all
+    append_events(log, _feedback(items, 2, user=7).assign(**{EVENT_ID: ["r-1", None]}))
+    # the retry of r-1 was received an hour later (the server stamped it), so only the id matches
+    retry = _feedback(items, 1, user=7).assign(**{EVENT_ID: ["r-1"]})
+    append_events(log, retry.assign(**{TIMESTAMP: retry[TIMESTAMP] + pd.Timedelta(1, "h")}))
+    logged = read_events(log)
+    assert len(logged) == 4 and logged[EVENT_ID].tolist().count("r-1") == 1
+    assert len(read_dataset(tmp_path)[0]) == len(events) + 4

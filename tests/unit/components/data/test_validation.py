@@ -208,3 +208,15 @@ def test_unknown_catalog_items_are_named() -> None:
         validate_dataset(_events(item_id=[10, 99, 98]), _items(), "shop", NOW)
     assert "2 item_id(s)" in str(error.value) and "99, 98" in str(error.value)
     assert error.value.rows == [1, 2]
+
+
+def test_retried_events_with_the_same_event_id_are_kept_once() -> None:
+    # A retry without a timestamp gets a new one, so only the id says it is the same event.
+    frame = _events(event_id=["a", None, None])
+    retry = _events(event_id=["a", None, "c"]).assign(
+        timestamp=frame["timestamp"] + pd.Timedelta(1, "h")
+    )
+    clean, report = check_interactions(pd.concat([frame, retry], ignore_index=True), "f", NOW)
+    assert report.duplicates_dropped == 1 and len(clean) == 5
+    assert clean["event_id"].tolist() == ["a", None, None, None, "c"]  # no id: never merged
+    assert "event_id" not in check_interactions(_events(), "f", NOW)[0].columns

@@ -1,9 +1,11 @@
 import json
 from datetime import UTC, datetime, timedelta
 
-from components.data.columns import CONTEXT, EVENT_TYPE, ITEM_ID, TIMESTAMP, USER_ID
+import pytest
+
+from components.data.columns import CONTEXT, EVENT_ID, EVENT_TYPE, ITEM_ID, TIMESTAMP, USER_ID
 from components.data.validation import validate_interactions
-from components.recommend.feedback import check_feedback
+from components.recommend.feedback import RecentEventIds, check_feedback
 
 NOW = datetime(2025, 1, 1, 12, tzinfo=UTC)
 
@@ -86,3 +88,44 @@ def test_out_of_range_input_is_rejected_per_event_with_a_reason():
     # What is stored is standard JSON (no NaN) and stays small.
     assert len(checked.events[CONTEXT].iloc[0]) < 200
     json.loads(checked.events[CONTEXT].iloc[0], parse_constant=lambda c: 1 / 0)
+
+
+def test_a_retry_with_the_same_event_id_is_stored_once():
+    event = {"user_id": 1, "item_id": 5, "event_type": "view", "event_id": "9f1c-2e:a.b_c"}
+    stored = RecentEventIds(max_size=10)
+    first = check_feedback([event, dict(event)], known, variant, now=NOW, stored_ids=stored)
+    # within a batch: the second copy is a duplicate (not an error) and is not stored
+    assert first.accepted == [0] and first.duplicates == [1] and first.rejected == []
+    assert first.events[EVENT_ID].tolist() == ["9f1c-2e:a.b_c"] == first.event_ids
+    stored.add(first.event_ids)
+    # across batches: the retry (received later, so another timestamp) is a duplicate too
+    later = NOW + timedelta(seconds=30)
+    again = check_feedback([event], known, variant, now=later, stored_ids=stored)
+    assert again.accepted == [] and again.duplicates == [0] and len(again.events) == 0
+    # a failed write forgets its ids, so the client's retry is stored
+    stored.forget(first.event_ids)
+    retried = check_feedback([event], known, variant, now=later, stored_ids=stored)
+    assert retried.accepted == [0]
+    # events without an id keep the old rule (exact duplicates in a batch rejected)
+    plain = check_feedback([{**event, "event_id": None}], known, variant, now=NOW)
+    assert plain.accepted == [0] and plain.event_ids == []
+
+
+@pytest.mark.parametrize("event_id", ["", "x" * 65, "has space", "ümlaut", "a/b", 7])
+def test_a_malformed_event_id_is_rejected_with_a_reason(event_id):
+    event = {"user_id": 1, "item_id": 5, "event_type": "view", "event_id": event_id}
+    checked = check_feedback([event], known, variant, now=NOW)
+    assert checked.accepted == [] and "event_id" in checked.rejected[0].reasons[0]
+
+
+def test_recent_event_ids_are_bounded_oldest_forgotten_first():
+    recent = RecentEventIds(max_size=100)
+    recent.add(f"id-{i}" for i in range(250))
+    assert len(recent) == 100
+    assert "id-249" in recent and "id-150" in recent and "id-149" not in recent
+    assert "id-0" not in recent and 7 not in recent
+    clock = [0.0]
+    aging = RecentEventIds(max_size=10, ttl_s=60, clock=lambda: clock[0])
+    aging.add(["old"])
+    clock[0] = 61
+    assert "old" not in aging
