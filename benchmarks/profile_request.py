@@ -113,6 +113,7 @@ def response(result: Any) -> bytes:
         experiment="profile",
         variant="control",
         model_versions=result.versions,
+        ranked_by=result.ranked_by,
         degraded=result.degraded,
         fallbacks=result.fallbacks,
         cold_start=result.cold_start,

@@ -59,6 +59,7 @@ class PassThrough:
             experiment="none",
             variant="none",
             model_versions={},
+            ranked_by="retrieval",
             degraded=False,
             fallbacks=[],
             cold_start=False,
