@@ -20,7 +20,7 @@ from components.evaluation.evaluate import (
     relevant_items,
     seen_items,
 )
-from components.evaluation.metrics import paired_gain
+from components.evaluation.metrics import metric_key, paired_gain
 from components.features.ranking import RANKER_FEATURES, RETRIEVAL_RANK, RETRIEVAL_SCORE
 from components.ranker.model import Ranker, item_lists, label_candidates, top_scored, train_ranker
 from components.two_tower.export import TwoTowerRetrieval
@@ -34,7 +34,8 @@ each, with features as of each row's event_timestamp."""
 EVALUATION_DEPTH = 100  # evaluation retrieves and ranks at least this deep (Recall@100)
 CURVE_DEPTH = 200  # ... and lists this deep for the report's Recall@K curve
 VALIDATION_SHARE = 0.25  # of the label window's users: judge the ranker, never train it
-GATE_METRIC = "ndcg@10"  # what the ranker must improve over retrieval order on validation
+GATE_K = 10
+GATE_METRIC = metric_key("ndcg", GATE_K)  # what the ranker must improve over retrieval order
 # How many standard errors the ranker's mean per-user NDCG@10 gain over retrieval must exceed
 # on the validation users (one-sided 95%): a gain inside the noise does not switch it on.
 GATE_Z = 1.645
@@ -130,13 +131,10 @@ def fit_ranker(
         ranked = item_lists(
             top_scored(ranker, candidates[judged], features[judged], k=EVALUATION_DEPTH)
         )
-        by_retrieval = evaluate_recommendations(
-            retrieval_lists(candidates[judged]), valid_label, catalog
-        )
+        retrieved = retrieval_lists(candidates[judged])
+        by_retrieval = evaluate_recommendations(retrieved, valid_label, catalog)
         by_ranker = evaluate_recommendations(ranked, valid_label, catalog)
-        gain, stderr = paired_gain(
-            retrieval_lists(candidates[judged]), ranked, relevant_items(valid_label), k=10
-        )
+        gain, stderr = paired_gain(retrieved, ranked, relevant_items(valid_label), k=GATE_K)
         ranker.validation = {
             "validation_users": float(len(held_out)),
             "validation_ndcg_retrieval": by_retrieval[GATE_METRIC],

@@ -153,28 +153,31 @@ def fake_read(users, items):
     return pd.DataFrame(), frame
 
 
-def test_a_new_retrieval_runtime_starts_with_an_empty_user_cache(tmp_path, monkeypatch):
-    import serving.runtime as runtime_module
+def _serve_args(tmp_path, **options):
+    """Arguments with every endpoint pointing nowhere real, plus the options under test."""
     from serving.config import ServeArgs
 
-    args = ServeArgs.model_validate(
-        {
-            "mlflow_uri": "file:///nowhere",
-            "retrieval_model": "m",
-            "ranker_model": "r",
-            "milvus_uri": str(tmp_path / "m.db"),
-            "milvus_token": None,
-            "milvus_alias": "a",
-            "feast_repo": tmp_path,
-            "feast_online_store": None,
-            "feast_project": "p",
-            "event_log_dir": None,
-            "prediction_log_dir": None,
-            "scratch_dir": tmp_path,
-            "user_cache_size": 7,
-            "user_cache_ttl_s": 3.0,
-        }
-    )
+    endpoints = {
+        "mlflow_uri": "file:///nowhere",
+        "retrieval_model": "m",
+        "ranker_model": "r",
+        "milvus_uri": str(tmp_path / "m.db"),
+        "milvus_token": None,
+        "milvus_alias": "a",
+        "feast_repo": tmp_path,
+        "feast_online_store": None,
+        "feast_project": "p",
+        "event_log_dir": None,
+        "prediction_log_dir": None,
+        "scratch_dir": tmp_path,
+    }
+    return ServeArgs.model_validate({**endpoints, **options})
+
+
+def test_a_new_retrieval_runtime_starts_with_an_empty_user_cache(tmp_path, monkeypatch):
+    import serving.runtime as runtime_module
+
+    args = _serve_args(tmp_path, user_cache_size=7, user_cache_ttl_s=3.0)
     towers = models(Registry("1"), tmp_path)
     monkeypatch.setattr(runtime_module, "_models", lambda *a, **k: towers)
     monkeypatch.setattr(
@@ -191,26 +194,8 @@ def test_a_new_retrieval_runtime_starts_with_an_empty_user_cache(tmp_path, monke
 
 def test_a_new_ranking_runtime_starts_with_an_empty_anonymous_cache(tmp_path, monkeypatch):
     import serving.runtime as runtime_module
-    from serving.config import ServeArgs
 
-    args = ServeArgs.model_validate(
-        {
-            "mlflow_uri": "file:///nowhere",
-            "retrieval_model": "m",
-            "ranker_model": "r",
-            "milvus_uri": str(tmp_path / "m.db"),
-            "milvus_token": None,
-            "milvus_alias": "a",
-            "feast_repo": tmp_path,
-            "feast_online_store": None,
-            "feast_project": "p",
-            "event_log_dir": None,
-            "prediction_log_dir": None,
-            "scratch_dir": tmp_path,
-            "anonymous_cache_size": 5,
-            "anonymous_cache_ttl_s": 9.0,
-        }
-    )
+    args = _serve_args(tmp_path, anonymous_cache_size=5, anonymous_cache_ttl_s=9.0)
     rankers = models(Registry("1"), tmp_path)
     monkeypatch.setattr(runtime_module, "_models", lambda *a, **k: rankers)
     monkeypatch.setattr(runtime_module, "_reuse_or_open_store", lambda *a: None)
