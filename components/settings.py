@@ -68,6 +68,13 @@ class Settings(BaseSettings):
     serve_host: str = "127.0.0.1"
     serve_port: int = Field(8000, ge=1, le=65535)
 
+    admin_token: str | None = Field(
+        None,
+        json_schema_extra={"secret": True},
+        description="Bearer token of the admin routes (erasure, catalog updates); unset = those "
+        "routes answer 403. On a cluster it comes from a Secret.",
+    )
+
     pushgateway_url: str | None = Field(
         None, description="Prometheus Pushgateway for the drift job's metrics (None = no push)."
     )

@@ -69,6 +69,7 @@ def settings_args(settings: Settings) -> dict[str, Any]:
         "milvus_uri": settings.resolved_milvus_uri,
         "milvus_token": settings.milvus_token,
         "milvus_alias": settings.milvus_collection_alias,
+        "admin_token": settings.admin_token,
         "feast_repo": settings.resolved_feast_repo,
         "feast_online_store": settings.feast_online_store,
         "feast_project": settings.feast_project,
@@ -92,6 +93,9 @@ class ServeArgs(BaseModel):
     milvus_token: str | None
     milvus_alias: str = Field(
         description="searched when a model version carries no milvus_collection tag"
+    )
+    admin_token: str | None = Field(
+        None, description="bearer token of the admin routes (None = admin routes refused)"
     )
     feast_repo: Path
     feast_online_store: str | None
