@@ -75,6 +75,25 @@ class Settings(BaseSettings):
         "routes answer 403. On a cluster it comes from a Secret.",
     )
 
+    id_key: str | None = Field(
+        None,
+        json_schema_extra={"secret": True},
+        description="Key of the user-id pseudonymization (HMAC-SHA256; hex or text, 16+ bytes). "
+        "Unset = a random key kept in <state_dir>/secrets/id_key (0600). On a cluster it comes "
+        "from a Secret; rotating it re-keys every user (docs/security.md).",
+    )
+    context_keys: tuple[str, ...] = Field(
+        ("category", "device", "locale", "page", "platform", "position", "surface"),
+        description="The context keys a request or event may carry (anything else is refused "
+        "with a reason): the allow-list that keeps free-form data out of the event log.",
+    )
+    event_retention_days: float = Field(
+        365.0,
+        gt=0,
+        description="How long the feedback event log keeps an event (`reco maintenance "
+        "compact` drops older ones and merges small files).",
+    )
+
     pushgateway_url: str | None = Field(
         None, description="Prometheus Pushgateway for the drift job's metrics (None = no push)."
     )
@@ -142,6 +161,18 @@ class Settings(BaseSettings):
     def monitoring_dir(self) -> Path:
         """Drift reports, decisions and the retraining lock."""
         return self.state_dir / "monitoring"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def erased_users_file(self) -> Path:
+        """Tombstones of erased users (keyed hashes), which ingest drops from every source."""
+        return self.state_dir / "privacy" / "erased_users.txt"
+
+    def user_ids(self) -> Any:
+        """The pseudonymizer of this deployment (``components.privacy.ids.UserIds``)."""
+        from components.privacy.ids import user_ids
+
+        return user_ids(self.id_key, self.state_dir)
 
     def ensure_dirs(self) -> None:
         for path in (self.state_dir, self.resolved_data_dir, self.reports_dir):

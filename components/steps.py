@@ -145,12 +145,19 @@ def ingest(
     items_path: str | Path,
     settings: Settings | None = None,
 ) -> dict[str, Any]:
-    """Loads the source plus the feedback event log, validated; broken data raises here."""
+    """Loads the source plus the feedback event log, validated; broken data raises here.
+
+    The source's user ids are pseudonymized here (the event log's already are) and erased users
+    are dropped, so no later step, artefact or MLflow run holds a raw id or an erased user."""
+    from components.privacy.erasure import drop_erased, read_tombstones
+
     settings = settings or get_settings()
-    interactions, items = load_source(source)
+    users = settings.user_ids()
+    interactions, items = load_source(source, users=users)
     events = read_events(settings.event_log_dir)
     if len(events):
         interactions = pd.concat([interactions, events], ignore_index=True)
+    interactions = drop_erased(interactions, users, read_tombstones(settings.erased_users_file))
     interactions, items = validate_dataset(interactions, items, source)
     _write(interactions, interactions_path)
     _write(items, items_path)

@@ -4,6 +4,7 @@ ingest → split → features (Feast) → two-tower (TorchRec) → ranker (XGBoo
        → index (new Milvus collection) → register + gate (MLflow aliases, Milvus alias swap)
 """
 
+import json
 import warnings
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ def step_environment(settings: Settings) -> dict[str, str]:
             continue
         if isinstance(value, Path):
             value = value.expanduser().resolve()
+        if isinstance(value, tuple | list):  # pydantic-settings reads sequences as JSON
+            value = json.dumps(list(value))
         env[environment_variable(name)] = str(value)
     return env
 

@@ -11,13 +11,18 @@ import hmac
 from fastapi import HTTPException
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from serving.schemas import Problem
+
 # auto_error=False: a missing header is our 401 with our message, and the OpenAPI schema still
 # declares the bearer scheme for the routes that depend on it.
 bearer = HTTPBearer(auto_error=False, description="the admin token (RECO_ADMIN_TOKEN)")
 
 ADMIN_RESPONSES: dict[int | str, dict] = {
-    401: {"description": "no bearer token"},
-    403: {"description": "a wrong token, or admin routes off (no admin token configured)"},
+    401: {"model": Problem, "description": "no bearer token"},
+    403: {
+        "model": Problem,
+        "description": "a wrong token, or admin routes off (no admin token configured)",
+    },
 }
 
 

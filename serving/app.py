@@ -17,27 +17,31 @@ import time
 from typing import Any
 
 import httpx
-from fastapi import FastAPI, HTTPException, Path, Query, Request
+from fastapi import FastAPI, HTTPException, Path, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials
 from ray import serve
 from ray.serve import Application
 from ray.serve.handle import DeploymentHandle
 
 from components.data.contract import MAX_ID
+from components.privacy.ids import MAX_USER_ID_LENGTH, USER_ID_PATTERN, UserIds
 from components.recommend.candidates import FALLBACK_RANKER
 from components.recommend.candidates import Query as CandidateQuery
 from components.recommend.experiment import CHAMPION_ALIAS, Variant, assign_variant
-from components.recommend.feedback import RecentEventIds, check_feedback
+from components.recommend.feedback import RecentEventIds, check_feedback, unknown_context_keys
 from components.recommend.prediction_log import PredictionLog, prediction_rows
 from components.recommend.results import Recommendations
 from components.settings import Settings
+from serving.admin import ADMIN_RESPONSES, bearer, check_admin
 from serving.config import ServeArgs
 from serving.deployments import Ranking, Reranking, Retrieval
 from serving.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from serving.metrics import CONTENT_TYPE, process_metrics
 from serving.schemas import (
     MAX_K,
+    ErasureResponse,
     ErrorBody,
     FeedbackBody,
     FeedbackResponse,
@@ -144,6 +148,37 @@ async def recommend_through(
     return result
 
 
+def context_refusal(context: dict[str, Any] | None, allowed: Any) -> JSONResponse | None:
+    """422 (the ErrorBody shape) for context keys off the allow-list; None when all are on it."""
+    extra = unknown_context_keys(context, allowed)
+    if not extra:
+        return None
+    detail = [
+        {"type": "context_key", "loc": ["body", "context", key], "msg": "key not allowed"}
+        for key in extra
+    ]
+    message = f"context: keys not allowed {extra} (allowed: {sorted(allowed)})"
+    return JSONResponse(status_code=422, content={"message": message, "detail": detail})
+
+
+def erase_for(args: ServeArgs, users: UserIds, user_id: int) -> dict[str, int]:
+    """``erase_user`` over the stores ``args`` names (the route's work, off the event loop)."""
+    from components.features.store import feature_store
+    from components.privacy.erasure import erase_user
+
+    store = feature_store(args.feast_repo, args.feast_online_store, args.feast_project)
+    redis = args.feast_online_store if (args.feast_online_store or "").startswith("redis") else None
+    return erase_user(
+        user_id,
+        users,
+        args.erased_users_file,
+        args.event_log_dir,
+        args.prediction_log_dir,
+        store=store,
+        redis_uri=redis,
+    )
+
+
 def _log_failure(task: asyncio.Task) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.warning("recording a served answer failed: %s", task.exception())
@@ -161,13 +196,26 @@ class Ingress:
     ) -> None:
         self._retrieval, self._ranking, self._reranking = retrieval, ranking, reranking
         self._experiment = args.experiment
+        self._args = args
+        self._users = UserIds(bytes.fromhex(args.id_key))
+        self._context_keys = frozenset(args.context_keys)
         api.state.max_body_bytes = args.max_body_bytes
         self._event_log = args.event_log_dir
         self._event_ids = RecentEventIds()
         self._predictions = PredictionLog(
-            args.prediction_log_dir, max_age_s=args.prediction_flush_s
+            args.prediction_log_dir,
+            max_age_s=args.prediction_flush_s,
+            erased=self._erased_among,
         )
         self._side_effects: set[asyncio.Task] = set()
+
+    def _erased_among(self, user_ids: set[int]) -> set[int]:
+        """The erased users among ``user_ids`` (tombstones read on each flush: any replica's
+        erasure holds here too)."""
+        from components.privacy.erasure import read_tombstones
+
+        tombstones = read_tombstones(self._args.erased_users_file)
+        return {u for u in user_ids if self._users.tombstone(u) in tombstones}
 
     def _after_response(self, user_id: int, variant: Variant, result: Recommendations) -> None:
         """Metrics and the prediction log of a served answer, in a task the response does not
@@ -203,13 +251,17 @@ class Ingress:
             503: {"model": Problem, "description": "no recommendation possible (graph down)"},
         },
     )
-    async def recommend(self, body: RecommendBody) -> RecommendResponse:
+    async def recommend(self, body: RecommendBody) -> Any:
         """Top-k items for a user, with a reason each, the model versions and A/B variant."""
-        variant = assign_variant(self._experiment, body.user_id)
+        refusal = context_refusal(body.context, self._context_keys)
+        if refusal is not None:
+            return refusal
+        user_id = self._users(body.user_id)  # pseudonymous from here on
+        variant = assign_variant(self._experiment, user_id)
         result = await recommend_through(
-            self._retrieval, self._ranking, self._reranking, body.to_query(), variant
+            self._retrieval, self._ranking, self._reranking, body.to_query(user_id), variant
         )
-        self._after_response(body.user_id, variant, result)
+        self._after_response(user_id, variant, result)
         return RecommendResponse(
             user_id=body.user_id,
             items=[
@@ -303,6 +355,8 @@ class Ingress:
                 self._experiment.name,
                 assign_variant(self._experiment, user).name,
             ),
+            pseudonymize=self._users,
+            context_keys=self._context_keys,
             stored_ids=self._event_ids,
         )
         # Reserved before the write (no await in between), so a concurrent retry is a duplicate;
@@ -322,6 +376,25 @@ class Ingress:
         if not checked.accepted and not checked.duplicates:
             return JSONResponse(status_code=422, content=response.model_dump())
         return response
+
+    @api.delete(
+        f"{V1}/users/{{user_id}}",
+        response_model=ErasureResponse,
+        responses={**ADMIN_RESPONSES, **INVALID},
+    )
+    async def erase_user(
+        self,
+        user_id: str = Path(min_length=1, max_length=MAX_USER_ID_LENGTH, pattern=USER_ID_PATTERN),
+        credentials: HTTPAuthorizationCredentials | None = Security(bearer),
+    ) -> ErasureResponse:
+        """Right to erasure (admin token): the user's events, online and offline features,
+        cached results and prediction-log rows are removed, and later training runs leave them
+        out. Idempotent. The id is the one clients send (``42`` and ``"42"`` are one user)."""
+        check_admin(credentials, self._args.admin_token)
+        internal = self._users(user_id)
+        self._predictions.forget_users({internal})
+        erased = await asyncio.to_thread(erase_for, self._args, self._users, internal)
+        return ErasureResponse(user_id=user_id, erased=erased)
 
     @api.get("/healthz")
     async def healthz(self) -> dict[str, str]:

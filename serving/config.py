@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from components.privacy.ids import load_key
 from components.recommend.experiment import Experiment
 from components.settings import Settings, get_settings
 from serving.limits import DEFAULT_MAX_BODY_BYTES
@@ -70,6 +71,9 @@ def settings_args(settings: Settings) -> dict[str, Any]:
         "milvus_token": settings.milvus_token,
         "milvus_alias": settings.milvus_collection_alias,
         "admin_token": settings.admin_token,
+        "id_key": load_key(settings.id_key, settings.state_dir).hex(),
+        "context_keys": settings.context_keys,
+        "erased_users_file": settings.erased_users_file,
         "feast_repo": settings.resolved_feast_repo,
         "feast_online_store": settings.feast_online_store,
         "feast_project": settings.feast_project,
@@ -97,6 +101,11 @@ class ServeArgs(BaseModel):
     admin_token: str | None = Field(
         None, description="bearer token of the admin routes (None = admin routes refused)"
     )
+    id_key: str = Field(
+        repr=False, description="user-id pseudonymization key, hex (Settings.id_key or its file)"
+    )
+    context_keys: tuple[str, ...] = Field(description="allow-listed context keys")
+    erased_users_file: Path = Field(description="tombstones of erased users (ingest drops them)")
     feast_repo: Path
     feast_online_store: str | None
     feast_project: str

@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from components.data.contract import MAX_CONTEXT_KEYS, ContextKey, ContextValue, PositiveId
+from components.privacy.ids import RawUserId
 from components.recommend.candidates import Query
 from components.recommend.feedback import EVENT_ID_PATTERN, MAX_EVENT_ID_LENGTH
 
@@ -18,21 +19,23 @@ class RecommendBody(BaseModel):
         json_schema_extra={"examples": [{"user_id": 1, "k": 10, "categories": ["Books"]}]},
     )
 
-    user_id: PositiveId
+    user_id: RawUserId
     k: Annotated[int, Field(strict=True, ge=1, le=MAX_K)] = 10
     context: dict[ContextKey, ContextValue] | None = Field(
         None,
         max_length=MAX_CONTEXT_KEYS,
-        description="free-form; a 'category' key narrows popularity",
+        description="scalar values under allow-listed keys (the setting context_keys; "
+        "others: 422); a 'category' key narrows popularity",
     )
     exclude_items: list[PositiveId] = Field(default_factory=list, max_length=1000)
     categories: list[Category] = Field(
         default_factory=list, max_length=20, description="only items in any of these"
     )
 
-    def to_query(self) -> Query:
+    def to_query(self, internal_user_id: int) -> Query:
+        """The query the graph runs: the user as their pseudonymous internal id."""
         return Query(
-            user_id=self.user_id,
+            user_id=internal_user_id,
             k=self.k,
             categories=tuple(dict.fromkeys(self.categories)),
             exclude=tuple(self.exclude_items),
@@ -49,7 +52,7 @@ class RecommendedItem(BaseModel):
 
 
 class RecommendResponse(BaseModel):
-    user_id: int
+    user_id: int | str = Field(description="the user id as the client sent it")
     items: list[RecommendedItem]
     experiment: str
     variant: str
@@ -102,7 +105,8 @@ class FeedbackBody(BaseModel):
     events: list[Any] = Field(
         min_length=1,
         max_length=1000,
-        description="each: user_id, item_id, event_type, timestamp?, context?, value?, "
+        description="each: user_id (an integer or a string, as in /v1/recommend), item_id, "
+        "event_type, timestamp?, context? (allow-listed keys), value?, "
         f"event_id? (an idempotency key: 1-{MAX_EVENT_ID_LENGTH} characters matching "
         f"{EVENT_ID_PATTERN}; a retry with the same id is stored once); validated one by one",
     )
@@ -142,6 +146,14 @@ class Problem(BaseModel):
     unknown item), 503 (unavailable)."""
 
     detail: str
+
+
+class ErasureResponse(BaseModel):
+    user_id: int | str = Field(description="the user id as the client sent it")
+    erased: dict[str, int] = Field(
+        description="rows removed per store (event_log, prediction_log, offline_features, "
+        "online_features)"
+    )
 
 
 class Readiness(BaseModel):

@@ -18,6 +18,8 @@ import os
 import time
 import typing
 import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -40,6 +42,7 @@ from components.data.validation import (
     validate_interactions,
     validate_items,
 )
+from components.privacy.ids import UserIds
 
 logger = logging.getLogger(__name__)
 
@@ -125,11 +128,13 @@ def read_events(events_dir: Path | str, now: pd.Timestamp | None = None) -> pd.D
 
 
 def read_dataset(
-    directory: Path | str, now: pd.Timestamp | None = None
+    directory: Path | str, now: pd.Timestamp | None = None, users: UserIds | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Base interactions + the ``events/`` log under ``directory``, and the catalog, validated.
 
     Errors name the file at fault, including events about items missing from the catalog.
+    With ``users``, the base file's user ids are raw (source data) and are pseudonymized; the
+    ``events/`` log is serving's and already holds internal ids.
     """
     directory = Path(directory)
     missing = [f for f in (INTERACTIONS_FILE, ITEMS_FILE) if not (directory / f).is_file()]
@@ -139,6 +144,8 @@ def read_dataset(
     items = validate_items(_read_parquet(items_path), str(items_path))
     base = validate_interactions(_read_parquet(base_path), str(base_path), now)
     require_known_items(base, items[ITEM_ID], str(base_path))
+    if users is not None:
+        base = users.frame(base)
     events = _read_event_files(directory / EVENTS_FOLDER, now, items[ITEM_ID])
     label = f"{directory} (base + {len(events)} event files)"
     return _combine([base, *events], label), items
@@ -155,6 +162,92 @@ def append_events(events_dir: Path | str, events: pd.DataFrame) -> Path:
     events_dir.mkdir(parents=True, exist_ok=True)
     name = f"events-{time.time_ns():020d}-{uuid.uuid4().hex[:12]}.parquet"
     return _write_parquet_atomic(clean, events_dir / name)
+
+
+def _clock_prefix(path: Path) -> str:
+    """``events-<ns clock>`` of a log file's name: a rewritten file keeps its place in order."""
+    return "-".join(path.name.removesuffix(".parquet").split("-")[:2])
+
+
+def rewrite_without_users(directory: Path | str, user_ids: Iterable[int]) -> int:
+    """Remove every row of ``user_ids`` from the Parquet files of a log folder (the event log,
+    the prediction log); return how many rows went.
+
+    A file holding some of them is rewritten without them under a new name that sorts where it
+    did (same clock prefix), then the old file is removed; a file left empty is removed. Readers
+    see whole files only (fsync + atomic rename); a tail that notices a name vanish re-reads
+    the folder (``EventTail``)."""
+    targets = {int(u) for u in user_ids}
+    removed = 0
+    for path in sorted(Path(directory).glob("*.parquet")) if Path(directory).is_dir() else []:
+        users = pd.read_parquet(path, columns=[USER_ID])[USER_ID]
+        hit = users.isin(targets).to_numpy()
+        if not hit.any():
+            continue
+        frame = pd.read_parquet(path)
+        keep = frame[~hit]
+        if len(keep):
+            name = f"{_clock_prefix(path)}-r{uuid.uuid4().hex[:12]}.parquet"
+            _write_parquet_atomic(keep, path.with_name(name))
+        path.unlink()
+        removed += int(hit.sum())
+    return removed
+
+
+@dataclass(frozen=True)
+class Compaction:
+    files_before: int
+    files_after: int
+    events_before: int
+    events_after: int  # events older than the retention window are dropped
+
+
+def compact_events(
+    events_dir: Path | str,
+    retention: pd.Timedelta,
+    now: pd.Timestamp | None = None,
+    max_rows_per_file: int = 1_000_000,
+    keep: Callable[[pd.DataFrame], pd.Series] | None = None,
+) -> Compaction:
+    """Drop events older than ``retention`` and merge the log's files into a few large ones.
+
+    Only the files present when it starts are touched: events the ingress appends meanwhile land
+    in new files and are left alone. The merged files are written (atomically) before the old
+    ones are removed, so a reader may briefly see an event twice (readers drop duplicates) but
+    never miss one. ``keep(frame)`` optionally selects more rows to keep (a boolean mask)."""
+    events_dir = Path(events_dir)
+    files = event_files(events_dir)
+    now = now if now is not None else pd.Timestamp.now(tz="UTC")
+    if not files:
+        return Compaction(0, 0, 0, 0)
+    frames = [_read_parquet(path) for path in files]
+    before = sum(len(f) for f in frames)
+    merged = pd.concat(frames, ignore_index=True)
+    stamps = pd.to_datetime(merged[TIMESTAMP], utc=True)
+    mask = (stamps >= now - retention).to_numpy()
+    if keep is not None:
+        mask &= keep(merged).to_numpy(dtype=bool)
+    merged = merged[mask].sort_values(TIMESTAMP, kind="stable").reset_index(drop=True)
+    if len(files) == 1 and len(merged) == before:
+        return Compaction(1, 1, before, before)  # nothing to drop, nothing to merge
+    # Names sort right after the newest merged file: appends made meanwhile sort later.
+    prefix = _clock_prefix(files[-1])
+    written = []
+    for number, start in enumerate(range(0, len(merged), max_rows_per_file)):
+        chunk = merged.iloc[start : start + max_rows_per_file]
+        name = f"{prefix}-c{number:04d}-{uuid.uuid4().hex[:6]}.parquet"
+        written.append(_write_parquet_atomic(chunk, events_dir / name))
+    for path in files:
+        path.unlink(missing_ok=True)
+    logger.info(
+        "compacted %s: %d files, %d events -> %d files, %d events",
+        events_dir,
+        len(files),
+        before,
+        len(written),
+        len(merged),
+    )
+    return Compaction(len(files), len(written), before, len(merged))
 
 
 def parse_synthetic_source(source: str) -> dict[str, typing.Any]:
@@ -178,14 +271,21 @@ def parse_synthetic_source(source: str) -> dict[str, typing.Any]:
     return kwargs
 
 
-def load_source(source: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One door for every input: ``synthetic[:k=v,...]``, a dataset folder, a MovieLens folder."""
+def load_source(
+    source: str | Path, users: UserIds | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One door for every input: ``synthetic[:k=v,...]``, a dataset folder, a MovieLens folder.
+
+    Sources hold raw user ids; with ``users`` (what training's ingest passes) they come back
+    pseudonymized, so nothing downstream (splits, features, models, MLflow) sees a raw id."""
     text = str(source)
     if text == SYNTHETIC or text.startswith(f"{SYNTHETIC}:"):
-        return generate_synthetic(**parse_synthetic_source(text))
-    path = Path(text).expanduser()
-    if not path.is_dir():
-        raise DataValidationError(text, "no such folder (and not 'synthetic[:key=value,...]')")
-    if (path / INTERACTIONS_FILE).is_file() or (path / ITEMS_FILE).is_file():
-        return read_dataset(path)
-    return load_movielens(path)
+        interactions, items = generate_synthetic(**parse_synthetic_source(text))
+    else:
+        path = Path(text).expanduser()
+        if not path.is_dir():
+            raise DataValidationError(text, "no such folder (and not 'synthetic[:key=value,...]')")
+        if (path / INTERACTIONS_FILE).is_file() or (path / ITEMS_FILE).is_file():
+            return read_dataset(path, users=users)
+        interactions, items = load_movielens(path)
+    return (interactions if users is None else users.frame(interactions)), items

@@ -4,7 +4,9 @@ Feedback posted to serving lands in the event log at once, but reaches the servi
 the online store only at the next training run. Tailing the log closes that gap for the
 already-seen rule: an item a user just bought is not recommended to them a second later.
 Only new files are read (names sort in write order); files older than ``lookback_s`` are skipped
-(a later training run has already folded them into the tables).
+(a later training run has already folded them into the tables). When a file it read vanishes
+(an erasure rewrote it, compaction merged it) the tail starts over, so an erased user's items
+leave every replica within one poll.
 """
 
 from __future__ import annotations
@@ -42,7 +44,13 @@ class EventTail:
             return 0
         horizon = time.time() - self.lookback_s
         added = 0
-        for path in sorted(self.directory.glob("*.parquet")):
+        paths = sorted(self.directory.glob("*.parquet"))
+        if self._read - {p.name for p in paths}:  # rewritten (erasure) or compacted: re-read
+            with self._lock:
+                self._read.clear()
+                self._by_user.clear()
+                self._events = 0
+        for path in paths:
             if path.name in self._read:
                 continue
             self._read.add(path.name)

@@ -1,8 +1,10 @@
 """Feedback events checked one by one, so one bad event never costs the batch its good ones.
 
-Each raw event is validated alone (pydantic model: ids are int64 integers > 0, a known event
-type, a timestamp from 1970 on and not in the future, a bounded context, a known item); the
-valid ones become one interaction frame in the shared data contract, with the user's experiment
+Each raw event is validated alone (pydantic model: a user id as an int64 integer > 0 or a
+short string, an item id as an int64 integer > 0, a known event type, a timestamp from 1970 on
+and not in the future, a bounded context whose keys are on the allow-list, a known item); the
+valid ones become one interaction frame in the shared data contract, with the user id
+pseudonymized (``components.privacy.ids``: the raw id is never stored) and the user's experiment
 variant written into ``context`` (JSON), and the invalid ones come back with their index and
 reasons.
 
@@ -50,6 +52,7 @@ from components.data.contract import (
     ContextValue,
     PositiveId,
 )
+from components.privacy.ids import RawUserId
 from components.recommend.cache import BoundedCache
 
 VARIANT_KEY = "variant"
@@ -101,7 +104,7 @@ class FeedbackEvent(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    user_id: PositiveId
+    user_id: RawUserId
     item_id: PositiveId
     event_type: str
     timestamp: datetime | None = None
@@ -163,18 +166,27 @@ def _messages(error: ValidationError) -> list[str]:
     return out
 
 
+def unknown_context_keys(context: dict[str, Any] | None, allowed: Container[str]) -> list[str]:
+    """The keys of ``context`` not on the allow-list, sorted (empty: the context is fine)."""
+    return sorted(k for k in (context or {}) if k not in allowed)
+
+
 def check_feedback(
     raw_events: Sequence[Any],
     known_items: Callable[[Iterable[int]], set[int]],
     variant_of: Callable[[int], tuple[str, str]],
+    pseudonymize: Callable[[int | str], int],
+    context_keys: Container[str],
     now: datetime | None = None,
     stored_ids: Container[str] = frozenset(),
 ) -> FeedbackCheck:
     """Validate each event alone; return the valid ones as a frame and the reasons for the rest.
 
     ``known_items(ids)`` returns the subset of ``ids`` the catalog knows (one call per batch);
-    ``variant_of(user_id)`` returns (experiment name, variant name) for the context column;
-    an event whose ``event_id`` is in ``stored_ids`` or earlier in the batch is a duplicate.
+    ``pseudonymize(raw user id)`` is the internal id stored (``UserIds``); ``variant_of(internal
+    user id)`` returns (experiment name, variant name) for the context column; a context key not
+    in ``context_keys`` rejects the event; an event whose ``event_id`` is in ``stored_ids`` or
+    earlier in the batch is a duplicate.
     """
     now = (now or datetime.now(UTC)).astimezone(UTC)
     parsed: list[tuple[int, FeedbackEvent]] = []
@@ -188,6 +200,10 @@ def check_feedback(
         if event.timestamp is not None and event.timestamp > now + FUTURE_TOLERANCE:
             stamp = event.timestamp.isoformat()
             rejected.append(Rejection(index, [f"timestamp: in the future ({stamp})"]))
+            continue
+        extra = unknown_context_keys(event.context, context_keys)
+        if extra:
+            rejected.append(Rejection(index, [f"context: keys not allowed {extra}"]))
             continue
         parsed.append((index, event))
     known = known_items({e.item_id for _, e in parsed}) if parsed else set()
@@ -203,18 +219,19 @@ def check_feedback(
             rejected.append(Rejection(index, [f"item_id: unknown item {event.item_id}"]))
             continue
         stamp = event.timestamp or now
-        key = (event.user_id, event.item_id, event.event_type, stamp)
+        user = pseudonymize(event.user_id)
+        key = (user, event.item_id, event.event_type, stamp)
         if key in first_of:
             rejected.append(Rejection(index, [f"duplicate of event {first_of[key]}"]))
             continue
         first_of[key] = index
         if event.event_id is not None:
             batch_ids.add(event.event_id)
-        experiment, variant = variant_of(event.user_id)
+        experiment, variant = variant_of(user)
         context = {**(event.context or {}), EXPERIMENT_KEY: experiment, VARIANT_KEY: variant}
         rows.append(
             {
-                USER_ID: event.user_id,
+                USER_ID: user,
                 ITEM_ID: event.item_id,
                 EVENT_TYPE: event.event_type,
                 TIMESTAMP: pd.Timestamp(stamp),

@@ -3,7 +3,8 @@
 Rows (one per recommended item): ``timestamp``, ``user_id``, ``item_id``, ``score``, ``rank``
 (1 = top), ``variant``, ``model_version``. Rows are buffered and written as one Parquet file per
 flush (temporary name, fsync, rename), so readers never see a partial file and a busy server
-writes a few files a minute, not one per request.
+writes a few files a minute, not one per request. ``user_id`` is the pseudonymous internal id
+(``components.privacy.ids``); rows of erased users are dropped at flush (``erased``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -76,8 +77,17 @@ class PredictionLog:
     """Thread-safe buffer; ``add`` flushes when ``max_rows`` are waiting or ``max_age_s`` passed
     since the last flush. Call ``flush`` on shutdown."""
 
-    def __init__(self, directory: Path | None, max_rows: int = 5000, max_age_s: float = 10.0):
+    def __init__(
+        self,
+        directory: Path | None,
+        max_rows: int = 5000,
+        max_age_s: float = 10.0,
+        erased: Callable[[set[int]], set[int]] | None = None,
+    ):
+        """``erased(user ids)`` returns those erased meanwhile: their buffered rows are never
+        written, whichever replica received the erasure."""
         self.directory = Path(directory) if directory is not None else None
+        self._erased = erased
         self.max_rows = max_rows
         self.max_age_s = max_age_s
         self._rows: list[dict] = []
@@ -95,6 +105,13 @@ class PredictionLog:
             )
         return self.flush() if due else None
 
+    def forget_users(self, user_ids: set[int]) -> int:
+        """Drop the buffered rows of ``user_ids``; return how many went."""
+        with self._lock:
+            before = len(self._rows)
+            self._rows = [r for r in self._rows if r[USER_ID] not in user_ids]
+            return before - len(self._rows)
+
     def flush(self) -> Path | None:
         with self._lock:
             rows, self._rows = self._rows, []
@@ -102,6 +119,11 @@ class PredictionLog:
         if self.directory is None or not rows:
             return None
         try:
+            if self._erased is not None:
+                gone = self._erased({r[USER_ID] for r in rows})
+                rows = [r for r in rows if r[USER_ID] not in gone]
+            if not rows:
+                return None
             return write_predictions(self.directory, rows)
         except OSError as error:  # logging must never fail a request
             log.warning("could not write %d prediction rows: %s", len(rows), error)

@@ -16,7 +16,10 @@ from serving.schemas import FeedbackBody, RecommendBody
         {"user_id": 1, "k": 0},
         {"user_id": 1, "k": 10000},
         {"user_id": 1, "unknown": True},
-        {"user_id": "1"},
+        {"user_id": ""},
+        {"user_id": "has space"},
+        {"user_id": "x" * 129},
+        {"user_id": 1.5},
         {"user_id": True},
         {"user_id": -3},
         {"user_id": 1, "exclude_items": [0]},
@@ -38,9 +41,13 @@ def test_recommend_body_becomes_a_query():
     body = RecommendBody.model_validate(
         {"user_id": 3, "k": 7, "categories": ["A", "A", "B"], "exclude_items": [9]}
     )
-    query = body.to_query()
-    assert (query.user_id, query.k, query.categories, query.exclude) == (3, 7, ("A", "B"), (9,))
+    query = body.to_query(internal_user_id=123)
+    assert (query.user_id, query.k, query.categories, query.exclude) == (123, 7, ("A", "B"), (9,))
     assert RecommendBody.model_validate({"user_id": 3}).k == 10
+    # string ids are accepted as they are (pseudonymized by the ingress)
+    text = "3f2a9c1e-7b4d-4c8e-9a51-0b6f1c2e7d4a"
+    assert RecommendBody.model_validate({"user_id": text}).user_id == text
+    assert RecommendBody.model_validate({"user_id": "42"}).user_id == "42"
 
 
 def test_feedback_body_accepts_any_events_for_per_event_checks():
@@ -80,6 +87,7 @@ CODES = {
     ("post", "/v1/feedback"): {"200", "400", "413", "422", "503"},
     ("get", "/healthz"): {"200"},
     ("get", "/readyz"): {"200", "503"},
+    ("delete", "/v1/users/{user_id}"): {"200", "401", "403", "422"},
 }
 
 
