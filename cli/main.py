@@ -6,7 +6,7 @@ import logging
 
 import typer
 
-from cli import data, monitor, pipeline, serve
+from cli import data, maintenance, monitor, pipeline, serve, users
 from components.training_params import TrainingParams
 
 app = typer.Typer(
@@ -18,6 +18,8 @@ app = typer.Typer(
 app.add_typer(data.app, name="data")
 app.add_typer(pipeline.app, name="pipeline")
 app.add_typer(monitor.app, name="monitor")
+app.add_typer(users.app, name="users")
+app.add_typer(maintenance.app, name="maintenance")
 app.command("serve")(serve.serve)
 
 

@@ -73,6 +73,17 @@ def _user_view(store: FeatureStore) -> Any:
     return store.get_feature_view(USER_VIEW)
 
 
+def _has_user_view(store: FeatureStore) -> bool:
+    """False before the first training run registered the views (nothing stored yet)."""
+    from feast.errors import FeatureViewNotFoundException
+
+    try:
+        _user_view(store)
+    except FeatureViewNotFoundException:
+        return False
+    return True
+
+
 def erase_offline_features(store: FeatureStore, user_id: int) -> int:
     """Remove the user's rows from the user view's Parquet source; return how many."""
     from components.data.io import _write_parquet_atomic
@@ -152,7 +163,7 @@ def erase_user(
         ONLINE_FEATURES: 0,
         CACHES: 0,
     }
-    if store is not None:
+    if store is not None and _has_user_view(store):
         removed[OFFLINE_FEATURES] = erase_offline_features(store, user_id)
         removed[ONLINE_FEATURES] = erase_online_features(store, user_id, redis_uri)
     for cache in caches:

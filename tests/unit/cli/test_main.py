@@ -11,7 +11,9 @@ from cli.main import app
 @pytest.mark.parametrize(
     ("command", "expected"),
     [
-        ([], ["pipeline", "serve", "monitor", "quickstart", "data", "settings"]),
+        ([], ["pipeline", "serve", "monitor", "quickstart", "data", "settings", "users"]),
+        (["users", "erase"], ["erase", "training run"]),
+        (["maintenance", "compact"], ["--retention-days"]),
         (["quickstart"], ["--source", "--epochs", "--port", "--no-serve"]),
         (["serve"], ["--host", "--port"]),
         (["pipeline", "run"], ["--source", "--candidate-k", "--stream-logs"]),

@@ -134,3 +134,18 @@ def test_the_error_bodies_sent_match_the_documented_model():
     asyncio.run(limit(scope, receive, send))
     assert sent[0]["status"] == 413
     assert ErrorBody.model_validate_json(sent[1]["body"]).detail == []
+
+
+def test_context_keys_off_the_allow_list_are_refused_with_the_documented_body():
+    from serving.app import context_refusal
+    from serving.schemas import ErrorBody
+
+    assert context_refusal({"page": "home"}, {"page"}) is None
+    assert context_refusal(None, {"page"}) is None
+    refused = context_refusal({"page": "home", "email": "a@b", "ssn": "1"}, {"page"})
+    body = ErrorBody.model_validate_json(refused.body)
+    assert refused.status_code == 422 and "['email', 'ssn']" in body.message
+    assert [e.loc for e in body.detail] == [
+        ["body", "context", "email"],
+        ["body", "context", "ssn"],
+    ]

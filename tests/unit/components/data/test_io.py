@@ -139,3 +139,37 @@ def test_a_retried_event_logged_twice_is_read_once_by_its_event_id(tmp_path: Pat
     logged = read_events(log)
     assert len(logged) == 4 and logged[EVENT_ID].tolist().count("r-1") == 1
     assert len(read_dataset(tmp_path)[0]) == len(events) + 4
+
+
+def test_compaction_keeps_the_retention_window_and_merges_small_files(tmp_path):
+    from components.data.io import compact_events, event_files
+
+    now = pd.Timestamp("2025-06-01", tz="UTC")
+    log_dir = tmp_path / "events"
+    for day in range(10):  # ten small files, one a day
+        stamp = now - pd.Timedelta(days=day, hours=1)
+        append_events(
+            log_dir,
+            pd.DataFrame(
+                {
+                    USER_ID: [day + 1, day + 1],
+                    ITEM_ID: [1, 2],
+                    EVENT_TYPE: ["click", "view"],
+                    TIMESTAMP: [stamp, stamp],
+                }
+            ),
+        )
+    newest = event_files(log_dir)[-1].name
+    result = compact_events(log_dir, pd.Timedelta(days=5), now=now, max_rows_per_file=4)
+    assert (result.files_before, result.events_before, result.events_after) == (10, 20, 10)
+    files = event_files(log_dir)
+    assert result.files_after == len(files) == 3  # 10 events, at most 4 per file
+    kept = read_events(log_dir)
+    assert len(kept) == 10 and kept[TIMESTAMP].min() >= now - pd.Timedelta(days=5)
+    # an event appended later sorts after the compacted files (write order kept)
+    later = append_events(log_dir, kept.iloc[:1].assign(**{ITEM_ID: 9}))
+    assert event_files(log_dir)[-1] == later and files[0].name.startswith(newest[:27])
+    # nothing old and one file: a no-op
+    again = compact_events(log_dir, pd.Timedelta(days=5), now=now, max_rows_per_file=100)
+    assert again.files_after == 1 and again.events_after == 11
+    assert compact_events(log_dir, pd.Timedelta(days=5), now=now).files_after == 1

@@ -1,0 +1,29 @@
+"""`reco maintenance ...`: keep the stores the platform writes within their limits."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+app = typer.Typer(help="Retention and compaction of the feedback event log.")
+
+
+@app.command()
+def compact(
+    retention_days: float | None = typer.Option(
+        None, min=0.0, help="Keep this many days (default: RECO_EVENT_RETENTION_DAYS)."
+    ),
+) -> None:
+    """Drop events older than the retention window and merge the event log's small files."""
+    from dataclasses import asdict
+
+    import pandas as pd
+
+    from components.data.io import compact_events
+    from components.settings import get_settings
+
+    settings = get_settings()
+    days = settings.event_retention_days if retention_days is None else retention_days
+    result = compact_events(settings.event_log_dir, pd.Timedelta(days=days))
+    typer.echo(json.dumps(asdict(result)))
