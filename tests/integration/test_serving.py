@@ -37,6 +37,8 @@ K = 10
 CAP = 3
 USERS = [1, 2, 3, 5, 8, 13, 21, 34]  # recommendation checks (feedback uses other users)
 COLD_USER = 10**9
+ADMIN_TOKEN = "integration-admin-token"
+ERASED_USER = 100  # in the training data, used by no other test here
 
 
 def _free_port() -> int:
@@ -53,6 +55,8 @@ def serving_state(trained_state: Settings, tmp_path_factory: pytest.TempPathFact
     source, root = trained_state.state_dir, tmp_path_factory.mktemp("serving-state")
     shutil.copy2(source / "mlflow.db", root / "mlflow.db")
     shutil.copytree(source / "feast", root / "feast")
+    # the user-id key training pseudonymized with: serving must map raw ids the same way
+    shutil.copytree(source / "secrets", root / "secrets")
     with folder_lock(source / "milvus.db", timeout_s=30):
         shutil.copytree(
             source / "milvus.db", root / "milvus.db", ignore=shutil.ignore_patterns("LOCK")
@@ -95,6 +99,7 @@ def args(serving_state: Settings, tables):
     return ServeArgs.from_settings(
         serving_state,
         tables_dir=tables[0],
+        admin_token=ADMIN_TOKEN,
         prediction_flush_s=1.0,
         retrieval={"refresh_interval_s": 1.0, "retire_after_s": 2.0, "seen_poll_s": 0.5},
         ranking={"refresh_interval_s": 1.0},
@@ -211,9 +216,11 @@ def test_categories_filter_and_exclude_list(client, urls, tables):
         (json.dumps({"user_id": 1, "k": 0}).encode(), "k"),
         (json.dumps({"user_id": 1, "k": 10000}).encode(), "k"),
         (json.dumps({"user_id": 1, "color": "red"}).encode(), "color"),
-        (json.dumps({"user_id": "x"}).encode(), "user_id"),
+        (json.dumps({"user_id": "not an id"}).encode(), "user_id"),
+        (json.dumps({"user_id": "x" * 129}).encode(), "user_id"),
         (json.dumps({"user_id": 2**63}).encode(), "user_id"),
         (json.dumps({"user_id": 1, "context": {"note": "x" * 300}}).encode(), "context"),
+        (json.dumps({"user_id": 1, "context": {"email": "a@b.c"}}).encode(), "context"),
     ],
 )
 def test_bad_requests_get_422_with_a_message(client, urls, content, field):
@@ -543,6 +550,91 @@ def test_scores_returned_are_logged_for_the_drift_job(serving_state, client, url
     assert tuple(frame.columns) == COLUMNS
     assert frame["rank"].min() == 1 and frame["score"].notna().all()
     assert set(frame["variant"]) <= {"control", "diverse"}
+
+
+# --- privacy ------------------------------------------------------------------------------------
+
+
+def test_string_and_integer_ids_are_one_user_and_the_response_echoes_the_id_sent(client, urls):
+    as_int = _recommend(client, urls["main"], user_id=USERS[2], k=K)
+    as_text = _recommend(client, urls["main"], user_id=str(USERS[2]), k=K)
+    assert as_int["user_id"] == USERS[2] and as_text["user_id"] == str(USERS[2])
+    assert [i["item_id"] for i in as_int["items"]] == [i["item_id"] for i in as_text["items"]]
+    assert as_int["cold_start"] is False
+    uuid_user = _recommend(client, urls["main"], user_id=str(uuid.uuid4()), k=K)
+    assert uuid_user["cold_start"] is True and len(uuid_user["items"]) == K
+
+
+def _user_traces(settings: Settings, user_ids: list[int]) -> dict[str, int]:
+    """Rows holding any of ``user_ids`` in every store the platform writes."""
+    import sqlite3
+
+    from components.data.io import read_events
+    from components.features.columns import USER_VIEW
+    from components.features.store import FOUND, feature_store, online_features
+    from components.privacy.erasure import _entity_key
+
+    store = feature_store(
+        settings.resolved_feast_repo, settings.feast_online_store, settings.feast_project
+    )
+    events = read_events(settings.event_log_dir)
+    files = sorted(settings.prediction_log_dir.glob("*.parquet"))
+    predictions = pd.concat([pd.read_parquet(f) for f in files]) if files else pd.DataFrame()
+    offline = pd.read_parquet(store.get_feature_view(USER_VIEW).batch_source.path)
+    users, _ = online_features(store, user_ids, [])
+    online_db = Path(store.config.online_store.path)
+    with sqlite3.connect(online_db) as conn:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        rows = sum(
+            conn.execute(f'SELECT COUNT(*) FROM "{t}" WHERE entity_key = ?', (key,)).fetchone()[0]
+            for t in tables
+            for key in (_entity_key(u, 3) for u in user_ids)
+        )
+    return {
+        "event_log": int(events[USER_ID].isin(user_ids).sum()),
+        "prediction_log": int(predictions[USER_ID].isin(user_ids).sum()) if len(predictions) else 0,
+        "offline_features": int(offline[USER_ID].isin(user_ids).sum()),
+        "online_features": int(users[FOUND].sum()) + rows,
+    }
+
+
+def test_erasure_needs_the_admin_token_then_leaves_nothing_of_the_user(
+    client, urls, serving_state, tables, tmp_path
+):
+    from components.steps import ingest
+
+    raw, internal = ERASED_USER, serving_state.user_ids()(ERASED_USER)
+    item = int(tables[1].items[ITEM_ID].iloc[2])
+    event = {"user_id": raw, "item_id": item, "event_type": "click"}
+    assert client.post(f"{urls['main']}/v1/feedback", json={"events": [event]}).status_code == 200
+    _recommend(client, urls["main"], user_id=raw, k=K)
+    time.sleep(1.1)
+    _recommend(client, urls["main"], user_id=raw, k=K)  # the flush of the first is due
+    deadline = time.monotonic() + 10
+    while _user_traces(serving_state, [internal])["prediction_log"] == 0:
+        assert time.monotonic() < deadline, "no prediction log rows of the user"
+        time.sleep(0.2)
+    before = _user_traces(serving_state, [internal])
+    assert all(before.values()), before  # the user is in every store, under the internal id
+    assert not any(_user_traces(serving_state, [raw]).values())  # the raw id never is
+
+    route = f"{urls['main']}/v1/users/{raw}"
+    assert client.delete(route).status_code == 401
+    wrong = client.delete(route, headers={"Authorization": "Bearer wrong"})
+    assert wrong.status_code == 403
+    assert _user_traces(serving_state, [internal]) == before  # refused: nothing deleted
+
+    erased = client.delete(route, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["user_id"] == str(raw) and erased.json()["erased"]["event_log"] >= 1
+    time.sleep(1.5)  # a request in flight at the erasure may still flush: dropped at flush
+    _recommend(client, urls["main"], user_id=USERS[0], k=K)
+    assert not any(_user_traces(serving_state, [internal, raw]).values())
+    # a later training run's data holds nothing of them (the source still does: dropped)
+    ingest(TINY_SOURCE, tmp_path / "i.parquet", tmp_path / "items.parquet", serving_state)
+    ingested = pd.read_parquet(tmp_path / "i.parquet")
+    assert not ingested[USER_ID].isin([internal, raw]).any()
+    assert ingested[USER_ID].isin([serving_state.user_ids()(USERS[0])]).any()
 
 
 # --- the API fuzzer (last: it posts arbitrary feedback, which no other test here may see) -------
