@@ -82,6 +82,11 @@ class Settings(BaseSettings):
         "Unset = a random key kept in <state_dir>/secrets/id_key (0600). On a cluster it comes "
         "from a Secret; rotating it re-keys every user (docs/security.md).",
     )
+    id_key_secret: str | None = Field(
+        None,
+        description="Name of the Kubernetes Secret (key id_key) the training pipeline's pods read "
+        "RECO_ID_KEY from: the compiled pipeline references it (never the key). Set by the chart.",
+    )
     context_keys: tuple[str, ...] = Field(
         ("category", "device", "locale", "page", "platform", "position", "surface"),
         description="The context keys a request or event may carry (anything else is refused "

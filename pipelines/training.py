@@ -143,7 +143,35 @@ def compile_pipeline(settings: Settings, output: Path) -> Path:
     """Write the YAML a user uploads in the KFP UI (or `upload_pipeline` sends)."""
     output.parent.mkdir(parents=True, exist_ok=True)
     compiler.Compiler().compile(build_pipeline(settings), str(output))
+    if settings.id_key_secret:
+        with_secret_env(output, settings.id_key_secret, {ID_KEY_SECRET_KEY: "RECO_ID_KEY"})
     return output
+
+
+ID_KEY_SECRET_KEY = "id_key"  # the key of the id-key Secret (the chart's privacy.idKey.key)
+
+
+def with_secret_env(package: Path, secret: str, key_to_env: dict[str, str]) -> None:
+    """Give every step of a compiled pipeline env vars from a Kubernetes Secret: the platform
+    spec ``kfp-kubernetes``' ``use_secret_as_env`` writes (a second YAML document), so no secret
+    value is ever in the file. The KFP local runner ignores it (it runs with this process's
+    settings)."""
+    import yaml
+
+    pipeline, *platform = list(yaml.safe_load_all(package.read_text()))
+    spec = platform[0] if platform else {}
+    executors = (
+        spec.setdefault("platforms", {})
+        .setdefault("kubernetes", {})
+        .setdefault("deploymentSpec", {})
+        .setdefault("executors", {})
+    )
+    env = [{"envVar": e, "secretKey": k} for k, e in key_to_env.items()]
+    for name in pipeline["deploymentSpec"]["executors"]:
+        executors.setdefault(name, {}).setdefault("secretAsEnv", []).append(
+            {"keyToEnv": env, "secretName": secret}
+        )
+    package.write_text(yaml.safe_dump_all([pipeline, spec], sort_keys=False))
 
 
 def run_local(settings: Settings, **arguments: Any) -> Any:

@@ -153,12 +153,12 @@ def containers_of(lib, objects) -> list[tuple[str, dict]]:
 
 def test_secrets_are_referenced_never_inlined(lib, production_objects) -> None:
     values = values_for(lib, "production")
-    # The one Secret the chart renders: the Ray auth token it generates (test_isolation.py).
-    assert [s["metadata"]["name"] for s in lib.by_kind(production_objects, "Secret")] == [
-        "reco-ray-auth"
-    ]
+    # The Secrets the chart renders: the Ray auth token (test_isolation.py), the user-id key and
+    # the admin token it generates (test_privacy.py).
+    generated = ["reco-id-key", "reco-admin-token", "reco-ray-auth"]
+    assert [s["metadata"]["name"] for s in lib.by_kind(production_objects, "Secret")] == generated
     allowed = {
-        "reco-ray-auth",
+        *generated,
         values["mlflow"]["backendStore"]["existingSecret"],
         values["mlflow"]["artifactStore"]["existingSecret"],
         values["milvus"]["auth"]["existingSecret"],

@@ -26,7 +26,8 @@ def test_the_charts_shard_count_is_what_a_collection_is_created_with(
         monkeypatch.setenv(name, value)
     settings = Settings()  # as a pod with the ConfigMap in its environment reads it
 
-    spec = yaml.safe_load(compile_pipeline(settings, tmp_path / "p.yaml").read_text())
+    # the pipeline spec; a second document carries the Secret references (test_privacy.py)
+    spec = next(yaml.safe_load_all(compile_pipeline(settings, tmp_path / "p.yaml").read_text()))
     parameters = spec["root"]["inputDefinitions"]["parameters"]
     assert parameters["num_shards"]["defaultValue"] == shards
     # the index step, given the pipeline's default, or nothing (its settings decide)

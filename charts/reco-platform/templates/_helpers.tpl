@@ -272,3 +272,44 @@ annotation of the Ray pods see the same token within one render.
 {{- end -}}
 {{- get $auth "_token" -}}
 {{- end }}
+
+{{/* Secrets of the privacy settings: the user-id key (RECO_ID_KEY) and the admin token. */}}
+{{- define "reco.idKeySecretName" -}}
+{{- .Values.privacy.idKey.existingSecret | default (printf "%s-id-key" (include "reco.fullname" .)) -}}
+{{- end }}
+
+{{- define "reco.adminTokenSecretName" -}}
+{{- .Values.privacy.adminToken.existingSecret | default (printf "%s-admin-token" (include "reco.fullname" .)) -}}
+{{- end }}
+
+{{/*
+A generated secret value, base64: the one already in the cluster (lookup, so an upgrade keeps
+it; a new user-id key would re-key every user), else a new random one, memoized per render.
+Arguments: (list . <values dict> <Secret name> <key>).
+*/}}
+{{- define "reco.generatedSecret" -}}
+{{- $root := index . 0 -}}
+{{- $holder := index . 1 -}}
+{{- $name := index . 2 -}}
+{{- $key := index . 3 -}}
+{{- if not (hasKey $holder "_value") -}}
+{{- $existing := lookup "v1" "Secret" $root.Release.Namespace $name -}}
+{{- $value := get ($existing.data | default dict) $key | default (randAlphaNum 64 | b64enc) -}}
+{{- $_ := set $holder "_value" $value -}}
+{{- end -}}
+{{- get $holder "_value" -}}
+{{- end }}
+
+{{/* The serving containers' privacy env: the user-id key and the admin token, from Secrets. */}}
+{{- define "reco.privacyEnv" -}}
+- name: RECO_ID_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "reco.idKeySecretName" . }}
+      key: {{ .Values.privacy.idKey.key }}
+- name: RECO_ADMIN_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "reco.adminTokenSecretName" . }}
+      key: {{ .Values.privacy.adminToken.key }}
+{{- end }}

@@ -116,3 +116,20 @@ def test_only_the_final_evaluation_and_the_gate_receive_the_test_split(tmp_path:
         and argument["taskOutputArtifact"]["outputArtifactKey"] == "test"
     }
     assert readers == {"evaluate-op", "register-op"}
+
+
+def test_pipeline_pods_read_the_id_key_from_a_secret_never_the_file(tmp_path: Path) -> None:
+    key = "ab" * 32
+    settings = Settings(state_dir=tmp_path, id_key=key, id_key_secret="reco-id-key")
+    text = compile_pipeline(settings, tmp_path / "p.yaml").read_text()
+    assert key not in text
+    pipeline, platform = yaml.safe_load_all(text)
+    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert set(executors) == set(pipeline["deploymentSpec"]["executors"])
+    for config in executors.values():
+        assert config["secretAsEnv"] == [
+            {
+                "keyToEnv": [{"envVar": "RECO_ID_KEY", "secretKey": "id_key"}],
+                "secretName": "reco-id-key",
+            }
+        ]
