@@ -385,6 +385,7 @@ def test_milvus_and_online_store_unreachable_still_answer_k_items_degraded(clien
 
 def _in_process_answer(args, user: int):
     """One request through the deployments' plain functions, without Ray."""
+    from components.privacy.ids import UserIds
     from components.recommend.candidates import Query
     from components.recommend.results import finalize
     from serving.runtime import load_ranking_runtime, load_retrieval_runtime
@@ -393,7 +394,9 @@ def _in_process_answer(args, user: int):
     retrieval = load_retrieval_runtime(args, None, scratch)
     ranking = load_ranking_runtime(args, None, scratch)
     try:
-        query = Query(user_id=user, k=K)
+        # the runtime takes internal ids: the ingress's mapping of the raw id, done here
+        internal = UserIds(bytes.fromhex(args.id_key))(user)
+        query = Query(user_id=internal, k=K)
         pools = retrieval.recommend(args.retrieval, [query], ["champion"])
         pool = ranking.rank(pools, ["champion"])[0]
         return finalize(pool, query, 0.8, CAP), retrieval.problems, ranking.problems
