@@ -188,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = Settings(**({"state_dir": options.state_dir} if options.state_dir else {}))
     args = ServeArgs.from_settings(settings, prediction_log_dir=None, event_log_dir=None)
-    users = list(range(1, options.users + 1))
+    pseudonymize = settings.user_ids()  # the runtime takes internal ids, as the ingress passes
+    users = [pseudonymize(u) for u in range(1, options.users + 1)]
     runs = profile(args, users, options.warmup + options.requests, options.k)
     measured = {name: values[options.warmup :] for name, values in runs.items()}
     print(
