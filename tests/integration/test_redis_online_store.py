@@ -81,3 +81,25 @@ def test_redis_serves_what_sqlite_serves(tmp_path: Path, redis_uri: str) -> None
         ranker_feature_frame(redis_users, redis_items, pairs),
         ranker_feature_frame(sqlite_users, sqlite_items, pairs),
     )
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_erasure_removes_one_users_online_and_offline_rows(
+    tmp_path: Path, redis_uri: str, backend: str
+) -> None:
+    from components.features.columns import USER_VIEW
+    from components.features.store import FOUND
+    from components.privacy.erasure import erase_offline_features, erase_online_features
+
+    uri = redis_uri if backend == "redis" else None
+    repo = tmp_path / backend
+    before, _ = _online(repo, uri)
+    assert before.loc[[1, 2], FOUND].all()
+    store = feature_store(repo, uri, "reco_test")
+    assert erase_online_features(store, 1, uri) >= 1
+    assert erase_offline_features(store, 1) >= 1
+    users, _ = online_features(store, [1, 2], [])
+    assert users.loc[1, FOUND] == False and users.loc[2, FOUND] == True  # noqa: E712
+    offline = pd.read_parquet(store.get_feature_view(USER_VIEW).batch_source.path)
+    assert 1 not in set(offline["user_id"]) and 2 in set(offline["user_id"])
+    assert erase_online_features(store, 1, uri) == 0  # idempotent
