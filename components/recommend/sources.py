@@ -14,7 +14,13 @@ import pandas as pd
 
 from components.data.columns import ITEM_ID, USER_ID
 from components.recommend.catalog import Catalog
-from components.recommend.tables import LAST_SEEN, NEIGHBOUR_ID, SCORE, ServingTables
+from components.recommend.tables import (
+    FIRST_POSITIVE,
+    LAST_SEEN,
+    NEIGHBOUR_ID,
+    SCORE,
+    ServingTables,
+)
 
 _EMPTY_IDS = np.zeros(0, dtype=np.int64)
 _EMPTY_SCORES = np.zeros(0, dtype=np.float64)
@@ -43,6 +49,20 @@ def _as_ids(values: Iterable[int] | np.ndarray | None) -> np.ndarray:
     if isinstance(values, np.ndarray):
         return values.astype(np.int64).reshape(-1)
     return np.fromiter((int(v) for v in values), dtype=np.int64)
+
+
+def _by_user(pairs: pd.DataFrame, time: str, ascending_items: bool) -> dict[int, np.ndarray]:
+    """User id -> item ids, latest ``time`` first."""
+    ordered = pairs.sort_values([USER_ID, time, ITEM_ID], ascending=[True, False, ascending_items])
+    users = ordered[USER_ID].to_numpy(np.int64)
+    items = ordered[ITEM_ID].to_numpy(np.int64)
+    if not len(users):
+        return {}
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+    return {
+        int(user): group
+        for user, group in zip(users[starts], np.split(items, starts[1:]), strict=True)
+    }
 
 
 class CandidateSources:
@@ -75,13 +95,14 @@ class CandidateSources:
                     group[SCORE].to_numpy(np.float64),
                 )
         self._seen: dict[int, np.ndarray] = {}
+        self._positives: dict[int, np.ndarray] = {}
         if seen is not None and len(seen):
-            ordered = seen.sort_values([USER_ID, LAST_SEEN, ITEM_ID], ascending=[True, False, True])
-            users = ordered[USER_ID].to_numpy(np.int64)
-            items = ordered[ITEM_ID].to_numpy(np.int64)
-            starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
-            for user, group in zip(users[starts], np.split(items, starts[1:]), strict=True):
-                self._seen[int(user)] = group
+            self._seen = _by_user(seen, LAST_SEEN, ascending_items=True)
+            # Tables written before FIRST_POSITIVE existed: every seen pair counts (as before).
+            column = FIRST_POSITIVE if FIRST_POSITIVE in seen else LAST_SEEN
+            positives = seen[seen[column].notna()]
+            # recent_positive_items' order: latest first positive first, ties by item id desc.
+            self._positives = _by_user(positives, column, ascending_items=False)
 
     @classmethod
     def from_tables(cls, tables: ServingTables) -> CandidateSources:
@@ -94,8 +115,14 @@ class CandidateSources:
         return bool(self._covis)
 
     def seen_items(self, user_id: int) -> np.ndarray:
-        """Items the user engaged with in the training data, most recent first."""
+        """Items the user had any event on in the training data (skips too), most recent
+        first: the already-seen rule."""
         return self._seen.get(int(user_id), _EMPTY_IDS)
+
+    def positive_items(self, user_id: int) -> np.ndarray:
+        """Items the user had a positive event on in the training data, latest first positive
+        first: the history when the online store cannot answer (never a skip)."""
+        return self._positives.get(int(user_id), _EMPTY_IDS)
 
     def popular(
         self,
