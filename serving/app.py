@@ -17,9 +17,10 @@ import time
 from typing import Any
 
 import httpx
-from fastapi import FastAPI, HTTPException, Path, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials
 from ray import serve
 from ray.serve import Application
 from ray.serve.handle import DeploymentHandle
@@ -27,17 +28,21 @@ from ray.serve.handle import DeploymentHandle
 from components.data.contract import MAX_ID
 from components.recommend.candidates import FALLBACK_RANKER
 from components.recommend.candidates import Query as CandidateQuery
+from components.recommend.catalog import append_catalog_updates, catalog_frame
 from components.recommend.experiment import CHAMPION_ALIAS, Variant, assign_variant
 from components.recommend.feedback import RecentEventIds, check_feedback
 from components.recommend.prediction_log import PredictionLog, prediction_rows
 from components.recommend.results import Recommendations
 from components.settings import Settings
+from serving.admin import ADMIN_RESPONSES, bearer, check_admin
 from serving.config import ServeArgs
 from serving.deployments import Ranking, Reranking, Retrieval
 from serving.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from serving.metrics import CONTENT_TYPE, process_metrics
 from serving.schemas import (
     MAX_K,
+    CatalogBody,
+    CatalogResponse,
     ErrorBody,
     FeedbackBody,
     FeedbackResponse,
@@ -163,6 +168,8 @@ class Ingress:
         self._experiment = args.experiment
         api.state.max_body_bytes = args.max_body_bytes
         self._event_log = args.event_log_dir
+        self._catalog_updates = args.catalog_updates_dir
+        self._admin_token = args.admin_token
         self._event_ids = RecentEventIds()
         self._predictions = PredictionLog(
             args.prediction_log_dir, max_age_s=args.prediction_flush_s
@@ -178,6 +185,19 @@ class Ingress:
         self._side_effects.add(task)  # a reference until done: the loop keeps weak ones
         task.add_done_callback(self._side_effects.discard)
         task.add_done_callback(_log_failure)
+
+    def _in_background(self, work: Any) -> None:
+        """Run a coroutine the response does not wait for; a failure is logged only."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._side_effects.add(task)
+        task.add_done_callback(self._side_effects.discard)
+        task.add_done_callback(_log_failure)
+
+    async def _live_update(self, events: Any) -> None:
+        """Accepted feedback to a Retrieval replica's live-update queue (the online store's user
+        rows, docs/events.md); the event log already holds it."""
+        if not await self._retrieval.apply_feedback.remote(events):
+            log.warning("live updates queue full: %d events wait for training", len(events))
 
     def _record(self, user_id: int, variant: Variant, result: Recommendations) -> None:
         metrics = process_metrics()
@@ -314,6 +334,8 @@ class Ingress:
         except BaseException:
             self._event_ids.forget(checked.event_ids)
             raise
+        if len(checked.events):
+            self._in_background(self._live_update(checked.events))
         response = FeedbackResponse(
             accepted=len(checked.accepted),
             duplicates=checked.duplicates,
@@ -322,6 +344,38 @@ class Ingress:
         if not checked.accepted and not checked.duplicates:
             return JSONResponse(status_code=422, content=response.model_dump())
         return response
+
+    @api.post(
+        f"{V1}/catalog/items",
+        response_model=CatalogResponse,
+        responses={
+            **UNREADABLE,
+            **TOO_LARGE,
+            **INVALID,
+            **{code: {"model": Problem, **doc} for code, doc in ADMIN_RESPONSES.items()},
+            503: {"model": Problem, "description": "catalog updates are off (no update folder)"},
+        },
+    )
+    async def catalog_items(
+        self,
+        body: CatalogBody,
+        credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
+    ) -> CatalogResponse:
+        """Admin: add items, or change known ones (``available: false`` takes an item out of
+        answers), without a retrain. New items are embedded by the item tower's content path
+        (their categories) into the served index; every Retrieval replica merges the update
+        within its poll interval (seconds)."""
+        check_admin(credentials, self._admin_token)
+        if self._catalog_updates is None:
+            raise HTTPException(status_code=503, detail="catalog updates are off")
+        frame = catalog_frame(body.items)
+        await asyncio.to_thread(append_catalog_updates, self._catalog_updates, frame)
+        try:
+            merged = bool(await self._retrieval.refresh_catalog.remote())
+        except Exception as error:  # noqa: BLE001 - stored: the replicas' poll merges it
+            log.warning("catalog update stored, not merged yet: %s", error)
+            merged = False
+        return CatalogResponse(accepted=len(frame), merged=merged)
 
     @api.get("/healthz")
     async def healthz(self) -> dict[str, str]:

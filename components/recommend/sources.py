@@ -6,6 +6,7 @@ Each answers from arrays prepared once per table load, so a request costs a few 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -80,13 +81,7 @@ class CandidateSources:
         pop = pop.sort_values([SCORE, ITEM_ID], ascending=[False, True])
         self._pop_ids = pop[ITEM_ID].to_numpy(np.int64)
         self._pop_scores = pop[SCORE].to_numpy(np.float64)
-        self._pop_available = catalog.is_available(self._pop_ids)
-        # Per category: positions into the popularity order (already sorted best first).
-        by_category: dict[str, list[int]] = {}
-        for rank, cats in enumerate(catalog.categories_of(self._pop_ids)):
-            for cat in cats:
-                by_category.setdefault(cat, []).append(rank)
-        self._by_category = {c: np.asarray(r, dtype=np.int64) for c, r in by_category.items()}
+        self._index_catalog()
         self._covis: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         if covisitation is not None and len(covisitation):
             for item, group in covisitation.groupby(ITEM_ID, sort=False):
@@ -103,6 +98,27 @@ class CandidateSources:
             positives = seen[seen[column].notna()]
             # recent_positive_items' order: latest first positive first, ties by item id desc.
             self._positives = _by_user(positives, column, ascending_items=False)
+
+    def _index_catalog(self) -> None:
+        self._pop_available = self.catalog.is_available(self._pop_ids)
+        # Per category: positions into the popularity order (already sorted best first).
+        by_category: dict[str, list[int]] = {}
+        for rank, cats in enumerate(self.catalog.categories_of(self._pop_ids)):
+            for cat in cats:
+                by_category.setdefault(cat, []).append(rank)
+        self._by_category = {c: np.asarray(r, dtype=np.int64) for c, r in by_category.items()}
+
+    def with_catalog(self, catalog: Catalog) -> CandidateSources:
+        """The same sources over an updated catalog (a catalog update): items new to the
+        popularity order join it last (no events yet), availability and categories follow
+        the catalog. Co-visitation and seen items are shared, not copied."""
+        updated = copy.copy(self)
+        updated.catalog = catalog
+        new = catalog.ids[~np.isin(catalog.ids, self._pop_ids)]
+        updated._pop_ids = np.concatenate([self._pop_ids, new])
+        updated._pop_scores = np.concatenate([self._pop_scores, np.zeros(len(new))])
+        updated._index_catalog()
+        return updated
 
     @classmethod
     def from_tables(cls, tables: ServingTables) -> CandidateSources:
