@@ -6,7 +6,7 @@ import logging
 
 import typer
 
-from cli import data, monitor, pipeline, serve
+from cli import catalog, data, monitor, pipeline, serve
 from components.training_params import TrainingParams
 
 app = typer.Typer(
@@ -16,6 +16,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(data.app, name="data")
+app.add_typer(catalog.app, name="catalog")
 app.add_typer(pipeline.app, name="pipeline")
 app.add_typer(monitor.app, name="monitor")
 app.command("serve")(serve.serve)

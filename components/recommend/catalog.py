@@ -23,7 +23,14 @@ from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 
 from components.data.columns import AVAILABLE, CATEGORIES, CATEGORY_SEPARATOR, ITEM_ID, TITLE
 from components.data.contract import PositiveId, split_categories
@@ -90,6 +97,44 @@ def catalog_frame(items: Sequence[CatalogItem]) -> pd.DataFrame:
         }
     )
     return _latest(frame)
+
+
+def read_catalog_file(path: Path | str) -> tuple[pd.DataFrame, list[str]]:
+    """Update rows from a CSV, Parquet or JSON-lines file (columns: ``item_id`` and any of
+    ``title``, ``categories`` (pipe-joined), ``available``; an empty cell keeps the known value),
+    and one message per invalid row (row numbers from 1). Nothing is half-read: callers write
+    only when the list is empty."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        raw = pd.read_parquet(path)
+    elif suffix in (".jsonl", ".json"):
+        raw = pd.read_json(path, lines=suffix == ".jsonl")
+    elif suffix == ".csv":
+        raw = pd.read_csv(path, dtype={CATEGORIES: str, TITLE: str})
+    else:
+        raise ValueError(f"{path}: expected .csv, .parquet, .json or .jsonl")
+    if len(raw) > MAX_UPDATE_ITEMS:
+        return catalog_frame([]), [f"{len(raw)} rows: at most {MAX_UPDATE_ITEMS} per update"]
+    items, errors = [], []
+    for row, record in enumerate(raw.to_dict("records"), start=1):
+        given = {
+            k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in record.items()
+        }
+        if isinstance(given.get(ITEM_ID), float) and float(given[ITEM_ID]).is_integer():
+            given[ITEM_ID] = int(given[ITEM_ID])  # a CSV column with gaps reads as floats
+        if isinstance(given.get(ITEM_ID), np.integer):
+            given[ITEM_ID] = int(given[ITEM_ID])
+        if isinstance(given.get(AVAILABLE), np.bool_):
+            given[AVAILABLE] = bool(given[AVAILABLE])
+        try:
+            items.append(CatalogItem.model_validate(given))
+        except ValidationError as error:
+            reasons = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'row'}: {e['msg']}" for e in error.errors()
+            )
+            errors.append(f"row {row}: {reasons}")
+    return catalog_frame(items), errors
 
 
 def append_catalog_updates(directory: Path | str, items: pd.DataFrame) -> Path:
