@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -161,6 +162,8 @@ class RetrievalRuntime:
     users: BoundedCache = field(default_factory=lambda: BoundedCache(0, 0))  # user rows, TTL
     problems: dict[str, str] = field(default_factory=dict)
     catalog_signature: str = "0"  # the catalog updates merged (catalog.updates_signature)
+    _catalog_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _merged_rows: frozenset[str] = frozenset()  # update rows already in the index
 
     @property
     def read_features(self) -> ReadFeatures | None:
@@ -182,12 +185,18 @@ class RetrievalRuntime:
         content-path vectors; availability follows the update. True when something changed."""
         if directory is None or self.sources is None:
             return False
-        if updates_signature(directory) == self.catalog_signature:
-            return False
+        with self._catalog_lock:  # the poll thread and the admin route: one merge at a time
+            if updates_signature(directory) == self.catalog_signature:
+                return False
+            return self._merge_catalog(directory)
+
+    def _merge_catalog(self, directory: Path) -> bool:
         signature, updates = read_catalog_updates(directory)
-        if len(updates):
-            catalog = self.sources.catalog.updated(updates)
-            ids = updates[ITEM_ID].to_numpy(np.int64)
+        rows = updates.astype(str).agg("|".join, axis=1) if len(updates) else pd.Series([])
+        changed = updates[~rows.isin(self._merged_rows).to_numpy(bool)]
+        if len(changed):  # only rows not merged yet: the log grows, the work per update not
+            catalog = self.sources.catalog.updated(changed)
+            ids = changed[ITEM_ID].to_numpy(np.int64)
             categories = catalog.categories_of(ids)
             available = catalog.is_available(ids)
             for alias, loaded in self.towers.models.items():
@@ -200,7 +209,8 @@ class RetrievalRuntime:
                 upsert_vectors(self.reader.client, target, ids, vectors, categories, available)
             self.sources = self.sources.with_catalog(catalog)
         self.catalog_signature = signature
-        log.info("catalog updates merged (%s): %d items", signature, len(updates))
+        self._merged_rows = frozenset(rows)
+        log.info("catalog updates merged (%s): %d items changed", signature, len(changed))
         return True
 
     def _sources(self) -> CandidateSources:

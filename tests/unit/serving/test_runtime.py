@@ -284,3 +284,9 @@ def test_catalog_updates_reach_the_catalog_and_the_searched_index_once(tmp_path)
     ]
     assert not runtime.refresh_catalog(tmp_path)  # merged once
     assert len(milvus.upserts) == 1
+    append_catalog_updates(tmp_path, catalog_frame([CatalogItem(item_id=7, available=False)]))
+    assert runtime.refresh_catalog(tmp_path)
+    assert [(r[ITEM_ID], r[AVAILABLE]) for r in milvus.upserts[-1][1]] == [
+        (7, False)
+    ]  # the change only
+    assert not runtime.sources.catalog.is_available([7])[0]
