@@ -37,7 +37,7 @@ from components.recommend.candidates import CandidatePool, Query, SearchFn
 from components.recommend.catalog import Catalog, read_catalog_updates, updates_signature
 from components.recommend.experiment import CHAMPION_ALIAS
 from components.recommend.item_features import ItemFeatures
-from components.recommend.live import Applied, FeastUserRows, apply_events
+from components.recommend.live import Applied, FeastUserRows, UserRowStore, apply_events
 from components.recommend.models import AliasModels, Loaded, ModelLoader
 from components.recommend.request import ReadFeatures, Similar, store_reader
 from components.recommend.sources import CandidateSources
@@ -169,12 +169,16 @@ class RetrievalRuntime:
     def read_features(self) -> ReadFeatures | None:
         return request.cached_user_reads(store_reader(self.store), self.users)
 
-    def apply_live(self, events: pd.DataFrame, applied_ids: BoundedCache) -> Applied:
-        """Accepted feedback into the online store's user rows (``live.apply_events``); this
-        replica forgets its cached rows of those users at once (others within their TTL)."""
-        if self.store is None:
+    def apply_live(
+        self, events: pd.DataFrame, applied_ids: BoundedCache, rows: UserRowStore | None = None
+    ) -> Applied:
+        """Accepted feedback into the online store's user rows (``live.apply_events``; ``rows``:
+        the store's user view unless given); this replica forgets its cached rows of those users
+        at once (other replicas within their TTL)."""
+        if rows is None and self.store is None:
             raise RuntimeError("no online store: feedback waits for the next training run")
-        result = apply_events(FeastUserRows(self.store), events, applied_ids=applied_ids)
+        rows = rows if rows is not None else FeastUserRows(self.store)
+        result = apply_events(rows, events, applied_ids=applied_ids)
         for user in result.users:
             self.users.discard(user)
         return result

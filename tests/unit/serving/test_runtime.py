@@ -290,3 +290,32 @@ def test_catalog_updates_reach_the_catalog_and_the_searched_index_once(tmp_path)
         (7, False)
     ]  # the change only
     assert not runtime.sources.catalog.is_available([7])[0]
+
+
+def test_live_feedback_drops_the_replicas_cached_rows_of_those_users(tmp_path):
+    import pandas as pd
+
+    from components.data.columns import EVENT_TYPE, ITEM_ID, TIMESTAMP, USER_ID
+    from components.features.columns import USER_RECENT_ITEMS
+    from components.recommend.cache import BoundedCache
+
+    written: list[pd.DataFrame] = []
+
+    class Rows:
+        def read(self, user_ids):
+            return {}
+
+        def write(self, frame):
+            written.append(frame)
+
+    runtime = RetrievalRuntime(towers=models(Registry("1"), tmp_path), users=BoundedCache(10, 60))
+    runtime.users.put(7, "cached row")
+    runtime.users.put(8, "cached row")
+    events = pd.DataFrame(
+        {USER_ID: [7], ITEM_ID: [3], EVENT_TYPE: ["click"], TIMESTAMP: [pd.Timestamp.now(tz="UTC")]}
+    )
+    result = runtime.apply_live(events, BoundedCache(10, 60), rows=Rows())
+    assert result.users == [7] and written[0][USER_RECENT_ITEMS].tolist() == [[3]]
+    assert runtime.users.get(7) is None and runtime.users.get(8) == "cached row"
+    with pytest.raises(RuntimeError, match="no online store"):
+        runtime.apply_live(events, BoundedCache(10, 60))
