@@ -19,6 +19,7 @@ from ray import serve
 
 from components.recommend.cache import BoundedCache
 from components.recommend.candidates import CandidatePool, Query
+from components.recommend.catalog import updates_signature
 from components.recommend.event_tail import EventTail
 from components.recommend.live import APPLIED_IDS, APPLIED_IDS_TTL_S, LiveUpdates
 from components.recommend.request import Similar
@@ -85,12 +86,15 @@ class Retrieval:
         return self._live.submit(events)
 
     def refresh_catalog(self) -> bool:
-        """Merge new catalog updates now (the admin route; otherwise every ``seen_poll_s``)."""
+        """Merge new catalog updates now (the admin route; otherwise every ``seen_poll_s``);
+        True when this replica serves every update written so far."""
+        runtime = self._hot.current
         try:
-            return self._hot.current.refresh_catalog(self._catalog_updates)
+            runtime.refresh_catalog(self._catalog_updates)
         except Exception as error:  # noqa: BLE001 - retried at the next poll
             log.warning("catalog updates not merged: %s", error)
             return False
+        return runtime.catalog_signature == updates_signature(self._catalog_updates)
 
     def reconfigure(self, config: dict[str, Any]) -> None:
         self._options = RetrievalOptions.model_validate(config)

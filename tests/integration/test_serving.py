@@ -572,7 +572,8 @@ def test_clicks_make_a_new_user_personalized_without_a_retrain(client, urls, tab
     popular = _recommend(client, urls["main"], user_id=user, k=K)
     assert popular["cold_start"] is True
     # The user clicks what a known user liked (a skip too: it never enters the history).
-    liked = interactions.loc[interactions[USER_ID] == USERS[0], ITEM_ID].drop_duplicates()
+    busiest = interactions.groupby(USER_ID)[ITEM_ID].nunique().idxmax()
+    liked = interactions.loc[interactions[USER_ID] == busiest, ITEM_ID].drop_duplicates()
     events = [{"user_id": user, "item_id": int(i), "event_type": "click"} for i in liked[:5]]
     events.append({"user_id": user, "item_id": int(liked.iloc[5]), "event_type": "impression_skip"})
     posted = time.monotonic()
