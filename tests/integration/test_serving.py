@@ -609,8 +609,10 @@ def test_a_catalog_update_adds_items_and_takes_items_out_without_a_retrain(clien
     assert _catalog(client, url, items, token=None).status_code == 401
     assert _catalog(client, url, items, token="wrong").status_code == 403
     assert client.get(f"{url}/v1/items/{new[0]}/similar").status_code == 404
+    started = time.monotonic()
     response = _catalog(client, url, items)
     assert response.status_code == 200, response.text
+    print(f"catalog update: route answered (merged) in {time.monotonic() - started:.2f} s")
     assert response.json() == {"accepted": 2, "merged": True}
 
     # Embedded by the content path into the served index: same categories, nearest neighbours.
@@ -641,7 +643,9 @@ def test_a_catalog_update_adds_items_and_takes_items_out_without_a_retrain(clien
         ]
         return top not in ids and fresh_ids == [new[1]]
 
-    assert _until(gone)[0]
+    taken_out, waited = _until(gone)
+    assert taken_out
+    print(f"catalog update: unavailable item out of answers after {waited:.2f} s")
     assert client.get(f"{url}/v1/items/{new[1]}/similar").json()["items"][0]["item_id"] != new[0]
 
 
