@@ -6,7 +6,7 @@ import logging
 
 import typer
 
-from cli import data, maintenance, monitor, pipeline, serve, users
+from cli import catalog, data, maintenance, monitor, pipeline, serve, users
 from components.training_params import TrainingParams
 
 app = typer.Typer(
@@ -16,6 +16,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(data.app, name="data")
+app.add_typer(catalog.app, name="catalog")
 app.add_typer(pipeline.app, name="pipeline")
 app.add_typer(monitor.app, name="monitor")
 app.add_typer(users.app, name="users")

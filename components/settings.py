@@ -157,6 +157,13 @@ class Settings(BaseSettings):
 
     @computed_field  # type: ignore[prop-decorator]
     @property
+    def catalog_updates_dir(self) -> Path:
+        """Where catalog updates are appended (``reco catalog add``, the admin route); serving
+        merges them without a retrain."""
+        return self.resolved_data_dir / "catalog_updates"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
     def prediction_log_dir(self) -> Path:
         """Where serving writes the scores it returned; the drift job reads them."""
         return self.state_dir / "predictions"

@@ -29,6 +29,7 @@ from components.data.contract import MAX_ID
 from components.privacy.ids import MAX_USER_ID_LENGTH, USER_ID_PATTERN, UserIds
 from components.recommend.candidates import FALLBACK_RANKER
 from components.recommend.candidates import Query as CandidateQuery
+from components.recommend.catalog import append_catalog_updates, catalog_frame
 from components.recommend.experiment import CHAMPION_ALIAS, Variant, assign_variant
 from components.recommend.feedback import RecentEventIds, check_feedback, unknown_context_keys
 from components.recommend.prediction_log import PredictionLog, prediction_rows
@@ -41,6 +42,8 @@ from serving.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from serving.metrics import CONTENT_TYPE, process_metrics
 from serving.schemas import (
     MAX_K,
+    CatalogBody,
+    CatalogResponse,
     ErasureResponse,
     ErrorBody,
     FeedbackBody,
@@ -201,6 +204,7 @@ class Ingress:
         self._context_keys = frozenset(args.context_keys)
         api.state.max_body_bytes = args.max_body_bytes
         self._event_log = args.event_log_dir
+        self._catalog_updates = args.catalog_updates_dir
         self._event_ids = RecentEventIds()
         self._predictions = PredictionLog(
             args.prediction_log_dir,
@@ -226,6 +230,19 @@ class Ingress:
         self._side_effects.add(task)  # a reference until done: the loop keeps weak ones
         task.add_done_callback(self._side_effects.discard)
         task.add_done_callback(_log_failure)
+
+    def _in_background(self, work: Any) -> None:
+        """Run a coroutine the response does not wait for; a failure is logged only."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._side_effects.add(task)
+        task.add_done_callback(self._side_effects.discard)
+        task.add_done_callback(_log_failure)
+
+    async def _live_update(self, events: Any) -> None:
+        """Accepted feedback to a Retrieval replica's live-update queue (the online store's user
+        rows, docs/events.md); the event log already holds it."""
+        if not await self._retrieval.apply_feedback.remote(events):
+            log.warning("live updates queue full: %d events wait for training", len(events))
 
     def _record(self, user_id: int, variant: Variant, result: Recommendations) -> None:
         metrics = process_metrics()
@@ -368,6 +385,8 @@ class Ingress:
         except BaseException:
             self._event_ids.forget(checked.event_ids)
             raise
+        if len(checked.events):
+            self._in_background(self._live_update(checked.events))
         response = FeedbackResponse(
             accepted=len(checked.accepted),
             duplicates=checked.duplicates,
@@ -395,6 +414,38 @@ class Ingress:
         self._predictions.forget_users({internal})
         erased = await asyncio.to_thread(erase_for, self._args, self._users, internal)
         return ErasureResponse(user_id=user_id, erased=erased)
+
+    @api.post(
+        f"{V1}/catalog/items",
+        response_model=CatalogResponse,
+        responses={
+            **UNREADABLE,
+            **TOO_LARGE,
+            **INVALID,
+            **ADMIN_RESPONSES,
+            503: {"model": Problem, "description": "catalog updates are off (no update folder)"},
+        },
+    )
+    async def catalog_items(
+        self,
+        body: CatalogBody,
+        credentials: HTTPAuthorizationCredentials | None = Security(bearer),
+    ) -> CatalogResponse:
+        """Admin: add items, or change known ones (``available: false`` takes an item out of
+        answers), without a retrain. New items are embedded by the item tower's content path
+        (their categories) into the served index; every Retrieval replica merges the update
+        within its poll interval (seconds)."""
+        check_admin(credentials, self._args.admin_token)
+        if self._catalog_updates is None:
+            raise HTTPException(status_code=503, detail="catalog updates are off")
+        frame = catalog_frame(body.items)
+        await asyncio.to_thread(append_catalog_updates, self._catalog_updates, frame)
+        try:
+            merged = bool(await self._retrieval.refresh_catalog.remote())
+        except Exception as error:  # noqa: BLE001 - stored: the replicas' poll merges it
+            log.warning("catalog update stored, not merged yet: %s", error)
+            merged = False
+        return CatalogResponse(accepted=len(frame), merged=merged)
 
     @api.get("/healthz")
     async def healthz(self) -> dict[str, str]:

@@ -78,6 +78,7 @@ def settings_args(settings: Settings) -> dict[str, Any]:
         "feast_online_store": settings.feast_online_store,
         "feast_project": settings.feast_project,
         "event_log_dir": settings.event_log_dir,
+        "catalog_updates_dir": settings.catalog_updates_dir,
         "prediction_log_dir": settings.prediction_log_dir,
         "scratch_dir": settings.state_dir / "serving",
     }
@@ -111,6 +112,9 @@ class ServeArgs(BaseModel):
     feast_project: str
     event_log_dir: Path | None = Field(
         description="feedback events are appended here (None = feedback refused)"
+    )
+    catalog_updates_dir: Path | None = Field(
+        None, description="catalog updates are appended here and merged by Retrieval (None = off)"
     )
     prediction_log_dir: Path | None = Field(
         description="returned scores are logged here for the drift job (None = off)"

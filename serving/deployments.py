@@ -10,13 +10,18 @@ are live options (``max_batch_size``, ``batch_wait_timeout_s``).
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
+import pandas as pd
 from ray import serve
 
+from components.recommend.cache import BoundedCache
 from components.recommend.candidates import CandidatePool, Query
+from components.recommend.catalog import updates_signature
 from components.recommend.event_tail import EventTail
+from components.recommend.live import APPLIED_IDS, APPLIED_IDS_TTL_S, LiveUpdates
 from components.recommend.request import Similar
 from components.recommend.results import Recommendations, finalize
 from serving.config import (
@@ -36,6 +41,8 @@ from serving.runtime import (
     remove_scratch,
     replica_scratch,
 )
+
+log = logging.getLogger(__name__)
 
 
 def _set_batching(method: Any, options: RetrievalOptions | RankingOptions) -> None:
@@ -62,12 +69,32 @@ class Retrieval:
         )
         self._hot.start()
         self._events = EventTail(args.event_log_dir)
+        self._catalog_updates = args.catalog_updates_dir
+        applied_ids = BoundedCache(APPLIED_IDS, APPLIED_IDS_TTL_S)
+        self._live = LiveUpdates(lambda events: self._hot.current.apply_live(events, applied_ids))
         self._stop = threading.Event()
         threading.Thread(target=self._tail_events, name="event-tail", daemon=True).start()
 
     def _tail_events(self) -> None:
         while not self._stop.wait(self._options.seen_poll_s):
             self._events.poll()
+            self.refresh_catalog()
+
+    def apply_feedback(self, events: pd.DataFrame) -> bool:
+        """Accepted feedback for the online store's user rows, applied by a worker (False: the
+        bounded queue was full, the events wait for the next training run)."""
+        return self._live.submit(events)
+
+    def refresh_catalog(self) -> bool:
+        """Merge new catalog updates now (the admin route; otherwise every ``seen_poll_s``);
+        True when this replica serves every update written so far."""
+        runtime = self._hot.current
+        try:
+            runtime.refresh_catalog(self._catalog_updates)
+        except Exception as error:  # noqa: BLE001 - retried at the next poll
+            log.warning("catalog updates not merged: %s", error)
+            return False
+        return runtime.catalog_signature == updates_signature(self._catalog_updates)
 
     def reconfigure(self, config: dict[str, Any]) -> None:
         self._options = RetrievalOptions.model_validate(config)
@@ -92,9 +119,12 @@ class Retrieval:
         return self._hot.refresh()
 
     def status(self) -> dict[str, Any]:
-        return _status(self._hot, self._hot.current.describe())
+        described = self._hot.current.describe()
+        return {**_status(self._hot, described), "live_updates": self._live.describe()}
 
     def __del__(self) -> None:
+        if hasattr(self, "_live"):
+            self._live.stop()
         if hasattr(self, "_stop"):
             self._stop.set()
         if hasattr(self, "_hot"):

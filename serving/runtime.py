@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -33,15 +34,18 @@ from components.features.store import item_entity_ids, materialization_signature
 from components.recommend import request
 from components.recommend.cache import BoundedCache
 from components.recommend.candidates import CandidatePool, Query, SearchFn
-from components.recommend.catalog import Catalog
+from components.recommend.catalog import Catalog, read_catalog_updates, updates_signature
 from components.recommend.experiment import CHAMPION_ALIAS
 from components.recommend.item_features import ItemFeatures
+from components.recommend.live import Applied, FeastUserRows, UserRowStore, apply_events
 from components.recommend.models import AliasModels, Loaded, ModelLoader
 from components.recommend.request import ReadFeatures, Similar, store_reader
 from components.recommend.sources import CandidateSources
 from components.recommend.tables import SCORE, TABLES_ARTIFACT, load_serving_tables
 from components.recommend.tower import Tower
 from components.registry import COLLECTION_TAG, RegisteredVersions, download_run_folder
+from components.retrieval.build import upsert_vectors
+from components.retrieval.info import alias_target
 from components.retrieval.reader import (
     IndexReader,
     make_search,
@@ -157,10 +161,61 @@ class RetrievalRuntime:
     store: Any | None = None
     users: BoundedCache = field(default_factory=lambda: BoundedCache(0, 0))  # user rows, TTL
     problems: dict[str, str] = field(default_factory=dict)
+    catalog_signature: str = "0"  # the catalog updates merged (catalog.updates_signature)
+    _catalog_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _merged_rows: frozenset[str] = frozenset()  # update rows already in the index
 
     @property
     def read_features(self) -> ReadFeatures | None:
         return request.cached_user_reads(store_reader(self.store), self.users)
+
+    def apply_live(
+        self, events: pd.DataFrame, applied_ids: BoundedCache, rows: UserRowStore | None = None
+    ) -> Applied:
+        """Accepted feedback into the online store's user rows (``live.apply_events``; ``rows``:
+        the store's user view unless given); this replica forgets its cached rows of those users
+        at once (other replicas within their TTL)."""
+        if rows is None and self.store is None:
+            raise RuntimeError("no online store: feedback waits for the next training run")
+        rows = rows if rows is not None else FeastUserRows(self.store)
+        result = apply_events(rows, events, applied_ids=applied_ids)
+        for user in result.users:
+            self.users.discard(user)
+        return result
+
+    def refresh_catalog(self, directory: Path | None) -> bool:
+        """Merge catalog updates newer than the ones merged: new items join the catalog (known
+        to feedback, popularity, rules) and every searched index with the item tower's
+        content-path vectors; availability follows the update. True when something changed."""
+        if directory is None or self.sources is None:
+            return False
+        with self._catalog_lock:  # the poll thread and the admin route: one merge at a time
+            if updates_signature(directory) == self.catalog_signature:
+                return False
+            return self._merge_catalog(directory)
+
+    def _merge_catalog(self, directory: Path) -> bool:
+        signature, updates = read_catalog_updates(directory)
+        rows = updates.astype(str).agg("|".join, axis=1) if len(updates) else pd.Series([])
+        changed = updates[~rows.isin(self._merged_rows).to_numpy(bool)]
+        if len(changed):  # only rows not merged yet: the log grows, the work per update not
+            catalog = self.sources.catalog.updated(changed)
+            ids = changed[ITEM_ID].to_numpy(np.int64)
+            categories = catalog.categories_of(ids)
+            available = catalog.is_available(ids)
+            for alias, loaded in self.towers.models.items():
+                loaded.model.model.add_items(ids, categories)
+                collection = self.collections.get(alias)
+                if self.reader is None or not collection:
+                    continue
+                target = alias_target(self.reader.client, collection) or collection
+                vectors = loaded.model.vectors(ids)
+                upsert_vectors(self.reader.client, target, ids, vectors, categories, available)
+            self.sources = self.sources.with_catalog(catalog)
+        self.catalog_signature = signature
+        self._merged_rows = frozenset(rows)
+        log.info("catalog updates merged (%s): %d items changed", signature, len(changed))
+        return True
 
     def _sources(self) -> CandidateSources:
         if self.sources is None:
@@ -371,6 +426,10 @@ def load_retrieval_runtime(
         if runtime.reader is not None and runtime.reader is not (previous and previous.reader):
             runtime.reader.close()
         raise
+    try:  # a new runtime (new tower, new index copy) serves the catalog updates at once
+        runtime.refresh_catalog(args.catalog_updates_dir)
+    except Exception as error:  # noqa: BLE001 - retried at the next poll
+        log.warning("catalog updates not merged: %s", error)
     return runtime
 
 

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from components.data.contract import MAX_CONTEXT_KEYS, ContextKey, ContextValue, PositiveId
 from components.privacy.ids import RawUserId
 from components.recommend.candidates import Query
+from components.recommend.catalog import MAX_UPDATE_ITEMS, CatalogItem
 from components.recommend.feedback import EVENT_ID_PATTERN, MAX_EVENT_ID_LENGTH
 
 Category = Annotated[str, StringConstraints(min_length=1, max_length=256)]
@@ -159,3 +160,31 @@ class ErasureResponse(BaseModel):
 class Readiness(BaseModel):
     ready: bool
     deployments: dict[str, Any]
+
+
+class CatalogBody(BaseModel):
+    """A catalog update (admin): new items, or new values for known ones."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {"item_id": 90001, "title": "New", "categories": ["Books", "Sci-Fi"]},
+                        {"item_id": 12, "available": False},
+                    ]
+                }
+            ]
+        },
+    )
+
+    items: list[CatalogItem] = Field(min_length=1, max_length=MAX_UPDATE_ITEMS)
+
+
+class CatalogResponse(BaseModel):
+    accepted: int = Field(description="items written to the catalog update log")
+    merged: bool = Field(
+        description="a Retrieval replica merged the update already (the others within "
+        "their poll interval, seconds)"
+    )

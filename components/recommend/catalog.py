@@ -1,20 +1,173 @@
-"""The item catalog as arrays, for the rules and reasons of the request path.
+"""The item catalog as arrays, for the rules and reasons of the request path, and the catalog
+updates that change it between training runs.
 
 Serving looks items up by id thousands of times per second; a frame lookup per item is too slow,
 so the catalog is held as sorted id array + aligned columns and every lookup is vectorised
 (``np.searchsorted``). Ids the catalog does not know are "unknown": not available, no category,
 no title.
+
+Catalog updates (``reco catalog add FILE``, ``POST /v1/catalog/items``) are appended to a log
+folder (``Settings.catalog_updates_dir``), one Parquet file per update; each Retrieval replica
+polls it (``CatalogUpdates``), merges the latest row per item into its catalog
+(``Catalog.updated``) and embeds new items into its index (``serving.runtime``).
 """
 
 from __future__ import annotations
 
+import os
+import time
+import uuid
 from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 
-from components.data.columns import AVAILABLE, CATEGORIES, ITEM_ID, TITLE
-from components.data.contract import split_categories
+from components.data.columns import AVAILABLE, CATEGORIES, CATEGORY_SEPARATOR, ITEM_ID, TITLE
+from components.data.contract import PositiveId, split_categories
+
+MAX_UPDATE_ITEMS = 10_000  # items per catalog update (a route body, a CLI file)
+MAX_CATEGORIES = 64  # the index's limits (components.retrieval.schema)
+MAX_CATEGORY_BYTES = 256
+UPDATES_GLOB = "catalog-*.parquet"
+Category = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
+
+
+class CatalogItem(BaseModel):
+    """One item of a catalog update: a new item, or new values for a known one. A field left
+    out keeps the known item's value (``{"item_id": 12, "available": false}`` only takes item 12
+    out of answers); a new item without it gets the default (no title, no category,
+    available)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    item_id: PositiveId
+    title: str | None = Field(None, max_length=1000)
+    categories: list[Category] | None = Field(None, max_length=MAX_CATEGORIES)
+    available: bool | None = None
+
+    @field_validator("categories", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        return split_categories(value) if isinstance(value, str) else value
+
+    @field_validator("categories")
+    @classmethod
+    def _fits_the_index(cls, value: list[str] | None) -> list[str] | None:
+        for category in value or ():
+            if CATEGORY_SEPARATOR in category:
+                raise ValueError(f"a category must not contain {CATEGORY_SEPARATOR!r}")
+            if len(category.encode()) > MAX_CATEGORY_BYTES:
+                raise ValueError(f"category longer than {MAX_CATEGORY_BYTES} bytes")
+        return value
+
+
+def _latest(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per item: the last value given for each field (None = not given)."""
+    latest = frame.groupby(ITEM_ID, sort=False).last().reset_index()
+    return latest.astype(
+        {ITEM_ID: "int64", TITLE: object, CATEGORIES: object, AVAILABLE: "boolean"}
+    )
+
+
+def catalog_frame(items: Sequence[CatalogItem]) -> pd.DataFrame:
+    """Validated items as update rows (``item_id``, ``title``, pipe-joined ``categories``,
+    ``available``; None where a field was left out); a repeated id merges into one row."""
+    frame = pd.DataFrame(
+        {
+            ITEM_ID: pd.Series([i.item_id for i in items], dtype="int64"),
+            TITLE: pd.Series([i.title for i in items], dtype=object),
+            CATEGORIES: pd.Series(
+                [
+                    None if i.categories is None else CATEGORY_SEPARATOR.join(i.categories)
+                    for i in items
+                ],
+                dtype=object,
+            ),
+            AVAILABLE: pd.Series([i.available for i in items], dtype="boolean"),
+        }
+    )
+    return _latest(frame)
+
+
+def read_catalog_file(path: Path | str) -> tuple[pd.DataFrame, list[str]]:
+    """Update rows from a CSV, Parquet or JSON-lines file (columns: ``item_id`` and any of
+    ``title``, ``categories`` (pipe-joined), ``available``; an empty cell keeps the known value),
+    and one message per invalid row (row numbers from 1). Nothing is half-read: callers write
+    only when the list is empty."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        raw = pd.read_parquet(path)
+    elif suffix in (".jsonl", ".json"):
+        raw = pd.read_json(path, lines=suffix == ".jsonl")
+    elif suffix == ".csv":
+        raw = pd.read_csv(path, dtype={CATEGORIES: str, TITLE: str})
+    else:
+        raise ValueError(f"{path}: expected .csv, .parquet, .json or .jsonl")
+    if len(raw) > MAX_UPDATE_ITEMS:
+        return catalog_frame([]), [f"{len(raw)} rows: at most {MAX_UPDATE_ITEMS} per update"]
+    items, errors = [], []
+    for row, record in enumerate(raw.to_dict("records"), start=1):
+        given = {
+            k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in record.items()
+        }
+        if isinstance(given.get(ITEM_ID), float) and float(given[ITEM_ID]).is_integer():
+            given[ITEM_ID] = int(given[ITEM_ID])  # a CSV column with gaps reads as floats
+        if isinstance(given.get(ITEM_ID), np.integer):
+            given[ITEM_ID] = int(given[ITEM_ID])
+        if isinstance(given.get(AVAILABLE), np.bool_):
+            given[AVAILABLE] = bool(given[AVAILABLE])
+        try:
+            items.append(CatalogItem.model_validate(given))
+        except ValidationError as error:
+            reasons = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'row'}: {e['msg']}" for e in error.errors()
+            )
+            errors.append(f"row {row}: {reasons}")
+    return catalog_frame(items), errors
+
+
+def append_catalog_updates(directory: Path | str, items: pd.DataFrame) -> Path:
+    """Add one update file to the log folder (atomic rename: a poller never reads half a file);
+    names sort in write order."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    name = f"catalog-{time.time_ns():020d}-{uuid.uuid4().hex[:12]}.parquet"
+    partial = directory / f".{name}.tmp"
+    items[[ITEM_ID, TITLE, CATEGORIES, AVAILABLE]].to_parquet(partial, index=False)
+    os.replace(partial, directory / name)
+    return directory / name
+
+
+def _update_files(directory: Path | str | None) -> list[Path]:
+    if directory is None or not Path(directory).is_dir():
+        return []
+    return sorted(Path(directory).glob(UPDATES_GLOB))
+
+
+def updates_signature(directory: Path | str | None) -> str:
+    """Changes with every new update file: a replica re-merges only when something changed."""
+    files = _update_files(directory)
+    return f"{len(files)}:{files[-1].name}" if files else "0"
+
+
+def read_catalog_updates(directory: Path | str | None) -> tuple[str, pd.DataFrame]:
+    """(signature, latest row per item over every update file)."""
+    files = _update_files(directory)
+    signature = f"{len(files)}:{files[-1].name}" if files else "0"
+    if not files:
+        return signature, catalog_frame([])
+    return signature, _latest(pd.concat([pd.read_parquet(f) for f in files], ignore_index=True))
 
 
 class Catalog:
@@ -55,6 +208,38 @@ class Catalog:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def updated(self, items: pd.DataFrame) -> Catalog:
+        """A new catalog with update rows (``catalog_frame``) applied: new ids added, known ids'
+        given fields replaced (a missing field keeps the known value, or the default)."""
+        if not len(items):
+            return self
+        ids = items[ITEM_ID].to_numpy(np.int64)
+        pos = self.positions(ids)
+        known = pos >= 0
+        titles = [
+            t if isinstance(t, str) else (str(self.titles[p]) if p >= 0 else "")
+            for t, p in zip(items[TITLE], pos, strict=True)
+        ]
+        cats = [
+            c
+            if isinstance(c, str)
+            else (CATEGORY_SEPARATOR.join(self.categories[p]) if p >= 0 else "")
+            for c, p in zip(items[CATEGORIES], pos, strict=True)
+        ]
+        given = items[AVAILABLE].astype("boolean")
+        before = np.where(known, self.available[np.maximum(pos, 0)] if len(self) else True, True)
+        available = np.where(given.isna().to_numpy(), before, given.fillna(False).to_numpy(bool))
+        update = Catalog.from_items(
+            pd.DataFrame({ITEM_ID: ids, TITLE: titles, CATEGORIES: cats, AVAILABLE: available})
+        )
+        keep = ~np.isin(self.ids, update.ids)
+        return Catalog(
+            np.concatenate([self.ids[keep], update.ids]),
+            [*self.titles[keep], *update.titles],
+            [*(c for c, k in zip(self.categories, keep, strict=True) if k), *update.categories],
+            np.concatenate([self.available[keep], update.available]),
+        )
 
     def positions(self, item_ids: Iterable[int] | np.ndarray) -> np.ndarray:
         """Row of each id in the catalog, -1 where unknown."""

@@ -118,8 +118,8 @@ def user_history(
 ) -> History:
     """The online store's ``user_recent_items`` is the history when the store knows the user:
     ``two_tower.history.recent_positive_items`` over their events, the history training
-    feeds the tower (negatives excluded). The serving tables' seen items stand in when the
-    store is down or has no row for the user."""
+    feeds the tower (negatives excluded). The serving tables' positive items stand in when the
+    store is down or has no row for the user (a skip is seen, never history)."""
     fallbacks: list[str] = []
     recent: list[int] = []
     found = False
@@ -138,7 +138,7 @@ def user_history(
             frame = None
             found = False
     seen_before = sources.seen_items(user_id)
-    history = np.asarray(recent if found else seen_before, dtype=np.int64)
+    history = np.asarray(recent if found else sources.positive_items(user_id), dtype=np.int64)
     seen = np.union1d(history, seen_before)
     return History(history[:history_length], seen, frame, fallbacks)
 

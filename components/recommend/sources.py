@@ -6,6 +6,7 @@ Each answers from arrays prepared once per table load, so a request costs a few 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -14,7 +15,13 @@ import pandas as pd
 
 from components.data.columns import ITEM_ID, USER_ID
 from components.recommend.catalog import Catalog
-from components.recommend.tables import LAST_SEEN, NEIGHBOUR_ID, SCORE, ServingTables
+from components.recommend.tables import (
+    FIRST_POSITIVE,
+    LAST_SEEN,
+    NEIGHBOUR_ID,
+    SCORE,
+    ServingTables,
+)
 
 _EMPTY_IDS = np.zeros(0, dtype=np.int64)
 _EMPTY_SCORES = np.zeros(0, dtype=np.float64)
@@ -45,6 +52,20 @@ def _as_ids(values: Iterable[int] | np.ndarray | None) -> np.ndarray:
     return np.fromiter((int(v) for v in values), dtype=np.int64)
 
 
+def _by_user(pairs: pd.DataFrame, time: str, ascending_items: bool) -> dict[int, np.ndarray]:
+    """User id -> item ids, latest ``time`` first."""
+    ordered = pairs.sort_values([USER_ID, time, ITEM_ID], ascending=[True, False, ascending_items])
+    users = ordered[USER_ID].to_numpy(np.int64)
+    items = ordered[ITEM_ID].to_numpy(np.int64)
+    if not len(users):
+        return {}
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+    return {
+        int(user): group
+        for user, group in zip(users[starts], np.split(items, starts[1:]), strict=True)
+    }
+
+
 class CandidateSources:
     """Popularity, co-visitation and seen items over one catalog."""
 
@@ -60,13 +81,7 @@ class CandidateSources:
         pop = pop.sort_values([SCORE, ITEM_ID], ascending=[False, True])
         self._pop_ids = pop[ITEM_ID].to_numpy(np.int64)
         self._pop_scores = pop[SCORE].to_numpy(np.float64)
-        self._pop_available = catalog.is_available(self._pop_ids)
-        # Per category: positions into the popularity order (already sorted best first).
-        by_category: dict[str, list[int]] = {}
-        for rank, cats in enumerate(catalog.categories_of(self._pop_ids)):
-            for cat in cats:
-                by_category.setdefault(cat, []).append(rank)
-        self._by_category = {c: np.asarray(r, dtype=np.int64) for c, r in by_category.items()}
+        self._index_catalog()
         self._covis: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         if covisitation is not None and len(covisitation):
             for item, group in covisitation.groupby(ITEM_ID, sort=False):
@@ -75,13 +90,35 @@ class CandidateSources:
                     group[SCORE].to_numpy(np.float64),
                 )
         self._seen: dict[int, np.ndarray] = {}
+        self._positives: dict[int, np.ndarray] = {}
         if seen is not None and len(seen):
-            ordered = seen.sort_values([USER_ID, LAST_SEEN, ITEM_ID], ascending=[True, False, True])
-            users = ordered[USER_ID].to_numpy(np.int64)
-            items = ordered[ITEM_ID].to_numpy(np.int64)
-            starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
-            for user, group in zip(users[starts], np.split(items, starts[1:]), strict=True):
-                self._seen[int(user)] = group
+            self._seen = _by_user(seen, LAST_SEEN, ascending_items=True)
+            # Tables written before FIRST_POSITIVE existed: every seen pair counts (as before).
+            column = FIRST_POSITIVE if FIRST_POSITIVE in seen else LAST_SEEN
+            positives = seen[seen[column].notna()]
+            # recent_positive_items' order: latest first positive first, ties by item id desc.
+            self._positives = _by_user(positives, column, ascending_items=False)
+
+    def _index_catalog(self) -> None:
+        self._pop_available = self.catalog.is_available(self._pop_ids)
+        # Per category: positions into the popularity order (already sorted best first).
+        by_category: dict[str, list[int]] = {}
+        for rank, cats in enumerate(self.catalog.categories_of(self._pop_ids)):
+            for cat in cats:
+                by_category.setdefault(cat, []).append(rank)
+        self._by_category = {c: np.asarray(r, dtype=np.int64) for c, r in by_category.items()}
+
+    def with_catalog(self, catalog: Catalog) -> CandidateSources:
+        """The same sources over an updated catalog (a catalog update): items new to the
+        popularity order join it last (no events yet), availability and categories follow
+        the catalog. Co-visitation and seen items are shared, not copied."""
+        updated = copy.copy(self)
+        updated.catalog = catalog
+        new = catalog.ids[~np.isin(catalog.ids, self._pop_ids)]
+        updated._pop_ids = np.concatenate([self._pop_ids, new])
+        updated._pop_scores = np.concatenate([self._pop_scores, np.zeros(len(new))])
+        updated._index_catalog()
+        return updated
 
     @classmethod
     def from_tables(cls, tables: ServingTables) -> CandidateSources:
@@ -94,8 +131,14 @@ class CandidateSources:
         return bool(self._covis)
 
     def seen_items(self, user_id: int) -> np.ndarray:
-        """Items the user engaged with in the training data, most recent first."""
+        """Items the user had any event on in the training data (skips too), most recent
+        first: the already-seen rule."""
         return self._seen.get(int(user_id), _EMPTY_IDS)
+
+    def positive_items(self, user_id: int) -> np.ndarray:
+        """Items the user had a positive event on in the training data, latest first positive
+        first: the history when the online store cannot answer (never a skip)."""
+        return self._positives.get(int(user_id), _EMPTY_IDS)
 
     def popular(
         self,

@@ -8,8 +8,10 @@
 - ``covisitation`` item -> its top neighbours: items the same users engaged with positively
                    within a few
                    positions of it, in the recent window (weight 1 / distance);
-- ``seen``         every (user, item) with an event and its latest time: the already-seen rule
-                   and the history of users the online store does not answer for.
+- ``seen``         every (user, item) with an event, its latest time (the already-seen rule: a
+                   skipped item is not shown again) and its first positive time (NaT when the
+                   pair has no positive): the history of users the online store does not answer
+                   for is the pairs with a positive, latest first, never a skip.
 
 Training builds them once from the interactions it trained on (``build_serving_tables``) and logs
 the folder (``save_serving_tables``) as the ``serving_tables`` artefact of its MLflow run, so a
@@ -39,6 +41,7 @@ TABLES_ARTIFACT = "serving_tables"  # artefact folder of the training run in MLf
 SCORE = "score"
 NEIGHBOUR_ID = "neighbour_id"
 LAST_SEEN = "last_seen"
+FIRST_POSITIVE = "first_positive"
 _FILES = {
     "items": "items.parquet",
     "popularity": "popularity.parquet",
@@ -128,12 +131,15 @@ def covisitation_table(
 
 
 def seen_table(interactions: pd.DataFrame) -> pd.DataFrame:
-    """``user_id``, ``item_id``, ``last_seen`` (UTC) for every pair with any event."""
+    """``user_id``, ``item_id``, ``last_seen`` (UTC) for every pair with any event, and
+    ``first_positive`` (UTC, NaT for a pair with negatives only: a skip, a short view)."""
     stamps = pd.to_datetime(interactions[TIMESTAMP], utc=True)
+    _, positive = event_weights(interactions)
     frame = pd.DataFrame(
         {USER_ID: interactions[USER_ID].astype("int64"), ITEM_ID: interactions[ITEM_ID]}
-    ).assign(**{LAST_SEEN: stamps})
-    return frame.groupby([USER_ID, ITEM_ID], as_index=False, sort=True)[LAST_SEEN].max()
+    ).assign(**{LAST_SEEN: stamps, FIRST_POSITIVE: stamps.where(positive)})
+    grouped = frame.groupby([USER_ID, ITEM_ID], as_index=False, sort=True)
+    return grouped.agg(**{LAST_SEEN: (LAST_SEEN, "max"), FIRST_POSITIVE: (FIRST_POSITIVE, "min")})
 
 
 def build_serving_tables(

@@ -210,6 +210,21 @@ def _validated_rows(
     return ids, vecs, np.asarray(available, dtype=bool)
 
 
+def _rows(
+    ids: np.ndarray, vecs: np.ndarray, primary: list, every: list, avail: np.ndarray
+) -> list[dict[str, Any]]:
+    return [
+        {
+            ITEM_ID: int(ids[j]),
+            PRIMARY_CATEGORY: primary[j],
+            CATEGORIES: every[j],
+            AVAILABLE: bool(avail[j]),
+            EMBEDDING: vecs[j],
+        }
+        for j in range(len(ids))
+    ]
+
+
 def insert_vectors(
     client: MilvusClient,
     collection: str,
@@ -229,19 +244,27 @@ def insert_vectors(
     ) as bar:
         for start in range(0, len(ids), batch_size):
             stop = min(start + batch_size, len(ids))
-            rows = [
-                {
-                    ITEM_ID: int(ids[j]),
-                    PRIMARY_CATEGORY: primary[j],
-                    CATEGORIES: every[j],
-                    AVAILABLE: bool(avail[j]),
-                    EMBEDDING: vecs[j],
-                }
-                for j in range(start, stop)
-            ]
+            part = slice(start, stop)
+            rows = _rows(ids[part], vecs[part], primary[part], every[part], avail[part])
             inserted += int(client.insert(collection, rows)["insert_count"])
             bar.update(stop - start)
     return inserted
+
+
+def upsert_vectors(
+    client: MilvusClient,
+    collection: str,
+    item_ids: np.ndarray,
+    vectors: np.ndarray,
+    categories: Sequence[Any],
+    available: Sequence[bool],
+) -> int:
+    """Insert or replace rows of an existing collection (catalog updates: a new item, an item
+    marked unavailable) without a rebuild; returns the number written."""
+    ids, vecs, avail = _validated_rows(item_ids, vectors, categories, available)
+    primary, every = category_columns(categories, ids)
+    result = client.upsert(collection, _rows(ids, vecs, primary, every, avail))
+    return int(result.get("upsert_count", len(ids)))
 
 
 def _wait_for_index(

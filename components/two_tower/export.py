@@ -149,6 +149,17 @@ class TwoTowerRetrieval:
         """Every item id the model can embed from known data (sorted, int64)."""
         return self._catalog_ids.copy()
 
+    def add_items(self, item_ids: Sequence[int], categories: Sequence[Sequence[str]]) -> None:
+        """Categories of items added after training (a catalog update), so the content path
+        embeds them (their id falls back to the unknown row); items the model was trained with
+        keep theirs until the next training run."""
+        ids = np.asarray(item_ids, dtype=np.int64).reshape(-1)
+        if len(ids) != len(categories):
+            raise ValueError("one category list per item id")
+        new = ~np.isin(ids, self._catalog_ids)
+        for row in np.flatnonzero(new):
+            self._catalog[int(ids[row])] = [str(c) for c in categories[row]]
+
     def user_embeddings(
         self, user_ids: Sequence[int], histories: Sequence[Sequence[int]]
     ) -> np.ndarray:

@@ -39,6 +39,7 @@ USERS = [1, 2, 3, 5, 8, 13, 21, 34]  # recommendation checks (feedback uses othe
 COLD_USER = 10**9
 ADMIN_TOKEN = "integration-admin-token"
 ERASED_USER = 100  # in the training data, used by no other test here
+LIVE_WAIT_S = 30.0  # bound on event -> next personalized answer (measured: docs/events.md)
 
 
 def _free_port() -> int:
@@ -643,6 +644,102 @@ def test_erasure_needs_the_admin_token_then_leaves_nothing_of_the_user(
 # --- the API fuzzer (last: it posts arbitrary feedback, which no other test here may see) -------
 
 FUZZ_EXAMPLES = 60  # per route and generation mode: ~500 requests, 15-30 s here
+
+
+# --- live state and catalog updates (no retrain) ----------------------------------------------
+
+
+def _until(check, wait_s: float = LIVE_WAIT_S, every_s: float = 0.2):
+    """Poll ``check()`` until it returns something truthy; returns it and the seconds waited."""
+    started = time.monotonic()
+    while True:
+        found = check()
+        if found or time.monotonic() - started > wait_s:
+            return found, time.monotonic() - started
+        time.sleep(every_s)
+
+
+def test_clicks_make_a_new_user_personalized_without_a_retrain(client, urls, tables):
+    _, built, interactions = tables
+    user = 5_000_001
+    popular = _recommend(client, urls["main"], user_id=user, k=K)
+    assert popular["cold_start"] is True
+    # The user clicks what a known user liked (a skip too: it never enters the history).
+    busiest = interactions.groupby(USER_ID)[ITEM_ID].nunique().idxmax()
+    liked = interactions.loc[interactions[USER_ID] == busiest, ITEM_ID].drop_duplicates()
+    events = [{"user_id": user, "item_id": int(i), "event_type": "click"} for i in liked[:5]]
+    events.append({"user_id": user, "item_id": int(liked.iloc[5]), "event_type": "impression_skip"})
+    posted = time.monotonic()
+    response = client.post(f"{urls['main']}/v1/feedback", json={"events": events})
+    assert response.status_code == 200 and response.json()["accepted"] == 6
+
+    def personalized():
+        answer = _recommend(client, urls["main"], user_id=user, k=K)
+        return answer if not answer["cold_start"] else None
+
+    answer, waited = _until(personalized)
+    assert answer, f"still cold_start {LIVE_WAIT_S} s after the feedback"
+    print(f"live path: feedback -> personalized answer in {time.monotonic() - posted:.2f} s")
+    ids = [item["item_id"] for item in answer["items"]]
+    assert ids != [item["item_id"] for item in popular["items"]]
+    assert "ann" in {item["source"] for item in answer["items"]}  # the user tower's candidates
+    assert not set(ids) & set(liked[:6].tolist())  # clicked and skipped items are seen
+
+
+def _catalog(client: httpx.Client, url: str, items: list[dict], token: str | None = ADMIN_TOKEN):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return client.post(f"{url}/v1/catalog/items", json={"items": items}, headers=headers)
+
+
+def test_a_catalog_update_adds_items_and_takes_items_out_without_a_retrain(client, urls, tables):
+    _, built, _ = tables
+    url = urls["main"]
+    new = [900_001, 900_002]
+    known_category = Catalog.from_items(built.items).primary[0]
+    items = [
+        {"item_id": i, "title": f"New {i}", "categories": [known_category, "Fresh"]} for i in new
+    ]
+    assert _catalog(client, url, items, token=None).status_code == 401
+    assert _catalog(client, url, items, token="wrong").status_code == 403
+    assert client.get(f"{url}/v1/items/{new[0]}/similar").status_code == 404
+    started = time.monotonic()
+    response = _catalog(client, url, items)
+    assert response.status_code == 200, response.text
+    print(f"catalog update: route answered (merged) in {time.monotonic() - started:.2f} s")
+    assert response.json() == {"accepted": 2, "merged": True}
+
+    # Embedded by the content path into the served index: same categories, nearest neighbours.
+    similar = client.get(f"{url}/v1/items/{new[0]}/similar", params={"k": 5})
+    assert similar.status_code == 200, similar.text
+    assert similar.json()["items"][0]["item_id"] == new[1]
+    # Recommendable: a request for the new category gets them (popularity and the index).
+    fresh = _recommend(client, url, user_id=USERS[1], k=5, categories=["Fresh"])
+    assert {item["item_id"] for item in fresh["items"]} == set(new)
+    # Feedback about a new item is accepted.
+    event = {"user_id": 5_000_002, "item_id": new[0], "event_type": "click"}
+    feedback = client.post(f"{url}/v1/feedback", json={"events": [event]})
+    assert feedback.status_code == 200 and feedback.json()["accepted"] == 1
+
+    # Taken out: an item of a user's answer, marked unavailable, leaves it.
+    user = 55
+    top = _recommend(client, url, user_id=user, k=K)["items"][0]["item_id"]
+    marked = _catalog(
+        client, url, [{"item_id": top, "available": False}, {"item_id": new[0], "available": False}]
+    )
+    assert marked.status_code == 200
+
+    def gone():
+        ids = [i["item_id"] for i in _recommend(client, url, user_id=user, k=K)["items"]]
+        fresh_ids = [
+            i["item_id"]
+            for i in _recommend(client, url, user_id=USERS[1], k=5, categories=["Fresh"])["items"]
+        ]
+        return top not in ids and fresh_ids == [new[1]]
+
+    taken_out, waited = _until(gone)
+    assert taken_out
+    print(f"catalog update: unavailable item out of answers after {waited:.2f} s")
+    assert client.get(f"{url}/v1/items/{new[1]}/similar").json()["items"][0]["item_id"] != new[0]
 
 
 def test_fuzzing_the_served_schema_finds_no_server_error_or_undocumented_answer(urls):

@@ -64,3 +64,31 @@ def test_settings_prints_the_configuration_with_secrets_masked(monkeypatch) -> N
     assert "s3cret" not in result.output
     shown = json.loads(result.output)
     assert shown["milvus_token"] == "***" and shown["milvus_num_shards"] == 4
+
+
+def test_catalog_add_writes_one_update_or_nothing_with_the_bad_rows_named(
+    monkeypatch, tmp_path
+) -> None:
+    from components.recommend.catalog import read_catalog_updates
+    from components.settings import get_settings
+
+    monkeypatch.setenv("RECO_STATE_DIR", str(tmp_path / "state"))
+    get_settings.cache_clear()
+    try:
+        bad = tmp_path / "bad.csv"
+        bad.write_text("item_id,title,categories,available\n9001,New,Books|Sci-Fi,true\n0,x,,\n")
+        refused = CliRunner().invoke(app, ["catalog", "add", str(bad)])
+        good = tmp_path / "good.csv"
+        good.write_text(
+            "item_id,title,categories,available\n9001,New,Books|Sci-Fi,true\n12,,,false\n"
+        )
+        accepted = CliRunner().invoke(app, ["catalog", "add", str(good)])
+        folder = get_settings().catalog_updates_dir
+    finally:
+        get_settings.cache_clear()
+    assert refused.exit_code == 1 and "row 2: item_id" in refused.output
+    assert accepted.exit_code == 0, accepted.output
+    _, frame = read_catalog_updates(folder)
+    rows = frame.set_index("item_id")
+    assert rows.loc[9001, "categories"] == "Books|Sci-Fi" and bool(rows.loc[9001, "available"])
+    assert rows.loc[12, "title"] is None and not rows.loc[12, "available"]  # title kept as is

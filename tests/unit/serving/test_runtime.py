@@ -205,3 +205,117 @@ def test_a_new_ranking_runtime_starts_with_an_empty_anonymous_cache(tmp_path, mo
     assert previous.describe()["anonymous_cache"]["size"] == 1
     fresh = runtime_module.load_ranking_runtime(args, previous, tmp_path)
     assert len(fresh.anonymous) == 0
+
+
+class FakeMilvus:
+    def __init__(self) -> None:
+        self.upserts: list[tuple[str, list[dict]]] = []
+
+    def list_aliases(self):
+        return {"aliases": ["items"]}
+
+    def describe_alias(self, alias):
+        return {"collection_name": "items_run1"}
+
+    def upsert(self, collection, rows):
+        self.upserts.append((collection, rows))
+        return {"upsert_count": len(rows)}
+
+
+def test_catalog_updates_reach_the_catalog_and_the_searched_index_once(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from components.data.columns import AVAILABLE, CATEGORIES, ITEM_ID, TITLE
+    from components.recommend.catalog import (
+        Catalog,
+        CatalogItem,
+        append_catalog_updates,
+        catalog_frame,
+    )
+    from components.recommend.models import Loaded
+    from components.recommend.sources import CandidateSources
+    from components.recommend.tables import SCORE
+    from components.retrieval.reader import IndexReader
+
+    class Model:
+        added: dict[int, list[str]] = {}
+
+        def add_items(self, ids, categories):
+            self.added.update(zip(ids.tolist(), categories, strict=True))
+
+    class Vectors:
+        def __call__(self, ids):
+            return np.ones((len(ids), 4), dtype=np.float32)
+
+    tower = type("Tower", (), {"model": Model(), "vectors": Vectors()})()
+    towers = AliasModels(None, {"champion": Loaded(ModelRef("m", "champion", "1"), tower)})  # type: ignore[arg-type]
+    items = pd.DataFrame({ITEM_ID: [1, 2], TITLE: "", CATEGORIES: "A", AVAILABLE: True})
+    sources = CandidateSources(Catalog.from_items(items), items[[ITEM_ID]].assign(**{SCORE: 1.0}))
+    milvus = FakeMilvus()
+    runtime = RetrievalRuntime(
+        towers=towers,
+        sources=sources,
+        collections={"champion": "items"},
+        reader=IndexReader(milvus, "x", "x"),
+    )
+    assert not runtime.refresh_catalog(tmp_path)  # nothing yet
+    append_catalog_updates(
+        tmp_path,
+        catalog_frame(
+            [
+                CatalogItem(item_id=7, title="new", categories=["B", "C"]),
+                CatalogItem(item_id=2, available=False),
+            ]
+        ),
+    )
+    assert runtime.refresh_catalog(tmp_path)
+    assert runtime.known_items([7, 2, 99]) == [7, 2] or set(runtime.known_items([7, 2, 99])) == {
+        7,
+        2,
+    }
+    assert runtime.sources.catalog.is_available([7, 2]).tolist() == [True, False]
+    assert tower.model.added[7] == ["B", "C"]
+    ((collection, rows),) = milvus.upserts
+    assert collection == "items_run1"  # the alias' collection
+    assert [(r[ITEM_ID], r[AVAILABLE], r[CATEGORIES]) for r in rows] == [
+        (7, True, ["B", "C"]),
+        (2, False, ["A"]),  # categories not given: kept
+    ]
+    assert not runtime.refresh_catalog(tmp_path)  # merged once
+    assert len(milvus.upserts) == 1
+    append_catalog_updates(tmp_path, catalog_frame([CatalogItem(item_id=7, available=False)]))
+    assert runtime.refresh_catalog(tmp_path)
+    assert [(r[ITEM_ID], r[AVAILABLE]) for r in milvus.upserts[-1][1]] == [
+        (7, False)
+    ]  # the change only
+    assert not runtime.sources.catalog.is_available([7])[0]
+
+
+def test_live_feedback_drops_the_replicas_cached_rows_of_those_users(tmp_path):
+    import pandas as pd
+
+    from components.data.columns import EVENT_TYPE, ITEM_ID, TIMESTAMP, USER_ID
+    from components.features.columns import USER_RECENT_ITEMS
+    from components.recommend.cache import BoundedCache
+
+    written: list[pd.DataFrame] = []
+
+    class Rows:
+        def read(self, user_ids):
+            return {}
+
+        def write(self, frame):
+            written.append(frame)
+
+    runtime = RetrievalRuntime(towers=models(Registry("1"), tmp_path), users=BoundedCache(10, 60))
+    runtime.users.put(7, "cached row")
+    runtime.users.put(8, "cached row")
+    events = pd.DataFrame(
+        {USER_ID: [7], ITEM_ID: [3], EVENT_TYPE: ["click"], TIMESTAMP: [pd.Timestamp.now(tz="UTC")]}
+    )
+    result = runtime.apply_live(events, BoundedCache(10, 60), rows=Rows())
+    assert result.users == [7] and written[0][USER_RECENT_ITEMS].tolist() == [[3]]
+    assert runtime.users.get(7) is None and runtime.users.get(8) == "cached row"
+    with pytest.raises(RuntimeError, match="no online store"):
+        runtime.apply_live(events, BoundedCache(10, 60))

@@ -399,3 +399,11 @@ def test_batched_cold_answers_are_cached_with_their_real_scores(sources):
     for first, second in zip(ranked, rerun, strict=True):
         assert second.scores.tolist() == first.scores.tolist()
         assert np.any(first.scores != 0)
+
+
+def test_the_tables_stand_in_history_never_holds_a_skip(sources):
+    """User 2 skipped item 5 last: it is seen (not shown again), never history."""
+    for store in (None, broken):
+        down = user_history(2, 10, sources, store)
+        assert down.items.tolist() == [4, 2, 1]
+        assert 5 in down.seen.tolist()

@@ -2,6 +2,7 @@ import pandas as pd
 
 from components.data.columns import ITEM_ID, USER_ID
 from components.recommend.tables import (
+    FIRST_POSITIVE,
     LAST_SEEN,
     NEIGHBOUR_ID,
     SCORE,
@@ -36,6 +37,9 @@ def test_seen_keeps_every_event_type_and_its_latest_time(interactions, items):
     seen = build_serving_tables(interactions, items).seen
     assert set(seen[seen[USER_ID] == 2][ITEM_ID]) == {1, 2, 4, 5}  # the skip counts as seen
     assert str(seen[LAST_SEEN].dtype).startswith("datetime64")
+    skip = seen[(seen[USER_ID] == 2) & (seen[ITEM_ID] == 5)]
+    assert skip[FIRST_POSITIVE].isna().all()  # seen, but never a positive
+    assert seen[(seen[USER_ID] == 2) & (seen[ITEM_ID] != 5)][FIRST_POSITIVE].notna().all()
 
 
 def test_tables_round_trip_through_a_folder(interactions, items, tmp_path):

@@ -96,3 +96,17 @@ def test_unknown_history_items_are_ignored(trained):
     np.testing.assert_allclose(with_noise, clean, rtol=1e-6)
     with pytest.raises(ValueError):
         retrieval.user_embeddings([1, 2], [[1]])
+
+
+def test_a_new_item_embeds_from_its_categories_once_added(trained):
+    model = TwoTowerRetrieval.from_trained(trained)
+    blank = model.item_embeddings([500])[1]
+    model.add_items([500, 501, 2], [["A", "B"], ["A", "B"], ["Z"]])
+    added = model.item_embeddings([500, 501])[1]
+    assert not np.allclose(added[0], blank[0])  # the categories count now
+    np.testing.assert_allclose(added[0], added[1])  # the same content, the same vector
+    np.testing.assert_array_equal(
+        model.catalog_ids, TwoTowerRetrieval.from_trained(trained).catalog_ids
+    )
+    trained_vector = TwoTowerRetrieval.from_trained(trained).item_embeddings([2])[1]
+    np.testing.assert_allclose(model.item_embeddings([2])[1], trained_vector)  # kept

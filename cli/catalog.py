@@ -1,0 +1,38 @@
+"""`reco catalog ...`: catalog updates served without a retrain."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(help="Add items or change known ones (availability) without a retrain.")
+
+
+@app.command()
+def add(
+    file: Path = typer.Argument(
+        ...,
+        exists=True,
+        dir_okay=False,
+        help="CSV, Parquet or JSON lines: item_id, title, "
+        "categories (pipe-joined), available; an empty cell keeps the known value.",
+    ),
+) -> None:
+    """Append a catalog update: serving embeds new items with the item tower's content path
+    (their categories) into the served index and merges the update within seconds; an item
+    with available=false leaves the answers. Nothing is written when a row is invalid."""
+    from components.recommend.catalog import append_catalog_updates, read_catalog_file
+    from components.settings import get_settings
+
+    try:
+        frame, errors = read_catalog_file(file)
+    except ValueError as error:
+        typer.secho(f"invalid: {error}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from error
+    if errors or not len(frame):
+        for message in errors or ["no items"]:
+            typer.secho(f"invalid: {file}: {message}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+    written = append_catalog_updates(get_settings().catalog_updates_dir, frame)
+    typer.echo(f"catalog update of {len(frame)} items written to {written}")
