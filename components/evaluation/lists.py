@@ -119,24 +119,44 @@ def reranked_lists(
     """Each user's list as serving shows it: ``reranking.rerank`` (rules: already seen,
     duplicates; MMR over the item vectors with the per-primary-category cap) over the user's
     scored candidates, ``k`` deep. ``vectors``: item ids -> item vectors (the item tower's)."""
-    lists: dict[int, list[int]] = {}
-    for user, (ids, scores) in scored.items():
-        ids = np.asarray(ids, np.int64)
-        primary = np.asarray(
-            [primary_category(list(categories.get(int(i), ()))) for i in ids], dtype=object
-        )
-        picked = rerank(
-            ids,
-            np.asarray(scores, np.float64),
-            k=k,
-            vectors=vectors(ids) if vectors is not None and len(ids) else None,
-            categories=primary,
-            seen=np.fromiter(seen.get(user, ()), np.int64),
-            mmr_lambda=mmr_lambda,
-            category_cap=category_cap,
-        )
-        lists[int(user)] = ids[picked.indices].tolist()
-    return lists
+    from threadpoolctl import threadpool_limits
+
+    # MMR's similarity matrices are small (candidates x candidates): a BLAS thread pool only
+    # contends for the cores (70 ms vs 2.4 ms per 200 x 200 matrix on a loaded 2-core machine).
+    with threadpool_limits(1, "blas"):
+        return {
+            int(user): _reranked(
+                ids, scores, vectors, categories, seen.get(user, ()), k, mmr_lambda, category_cap
+            )
+            for user, (ids, scores) in scored.items()
+        }
+
+
+def _reranked(
+    ids: np.ndarray,
+    scores: np.ndarray,
+    vectors: Callable[[np.ndarray], np.ndarray] | None,
+    categories: Mapping[int, Collection[str]],
+    seen: Collection[int],
+    k: int,
+    mmr_lambda: float,
+    category_cap: int | None,
+) -> list[int]:
+    ids = np.asarray(ids, np.int64)
+    primary = np.asarray(
+        [primary_category(list(categories.get(int(i), ()))) for i in ids], dtype=object
+    )
+    picked = rerank(
+        ids,
+        np.asarray(scores, np.float64),
+        k=k,
+        vectors=vectors(ids) if vectors is not None and len(ids) else None,
+        categories=primary,
+        seen=np.fromiter(seen, np.int64),
+        mmr_lambda=mmr_lambda,
+        category_cap=category_cap,
+    )
+    return ids[picked.indices].tolist()
 
 
 def vector_lookup(ids: np.ndarray, vectors: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
