@@ -38,7 +38,19 @@ from components.data.io import load_source, read_events
 from components.data.split import temporal_split
 from components.data.validation import validate_dataset
 from components.drift_reference import prediction_reference, reference_frames
-from components.evaluation.evaluate import evaluate_baselines, evaluate_recommendations
+from components.evaluation.evaluate import (
+    DEFAULT_KS,
+    evaluate_baselines,
+    evaluate_recommendations,
+    seen_items,
+)
+from components.evaluation.lists import (
+    item_categories,
+    list_metrics,
+    reranked_lists,
+    self_information,
+    vector_lookup,
+)
 from components.evaluation.report import recall_curves, write_report
 from components.features.build import build_feature_tables, default_snapshot_times
 from components.features.ranking import ranker_feature_frame
@@ -50,6 +62,7 @@ from components.features.store import (
 )
 from components.ranker.candidates import (
     CURVE_DEPTH,
+    EVALUATION_DEPTH,
     FeatureLookup,
     evaluate_two_stage,
     fit_ranker,
@@ -333,6 +346,7 @@ def train_ranking(
         candidate_k,
         feature_lookup(settings),
         seed=seed,
+        table=settings.event_types,
     )
     save_ranker(ranker, Path(ranker_dir))
     return stats
@@ -374,11 +388,22 @@ def evaluate(
     )
     tower = load_two_tower(Path(two_tower_dir))
     ranker = load_ranker(Path(ranker_dir))
+    categories = item_categories(items)
+    rerank = functools.partial(
+        reranked_lists,
+        vectors=vector_lookup(*tower.item_embeddings(None)),
+        categories=categories,
+        seen=seen_items(train),
+        k=EVALUATION_DEPTH,
+    )
     figures, top, model_lists = evaluate_two_stage(
-        tower, ranker, train, test, catalog_size, candidate_k, feature_lookup(settings)
+        tower, ranker, train, test, catalog_size, candidate_k, feature_lookup(settings), rerank
     )
     results.update(figures)
     lists.update(model_lists)
+    information, unknown = self_information(train, settings.event_types)
+    for system, found in lists.items():  # what users see: diversity and novelty beside accuracy
+        results[system].update(list_metrics(found, categories, information, unknown, DEFAULT_KS))
     _write(prediction_reference(top), predictions_path)
     context = {
         "split_fingerprint": split_fingerprint(test),

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from components.privacy.ids import load_key
 from components.recommend.experiment import Experiment
+from components.reranking.rerank import CATEGORY_CAP, MMR_LAMBDA
 from components.settings import Settings, get_settings
 from serving.limits import DEFAULT_MAX_BODY_BYTES
 
@@ -57,8 +58,12 @@ class RankingOptions(BaseModel):
 class RerankingOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    mmr_lambda: float = Field(0.8, ge=0, le=1, description="1 = ranker order, 0 = most diverse")
-    category_cap: int | None = Field(3, ge=1, description="most items per primary category")
+    mmr_lambda: float = Field(
+        MMR_LAMBDA, ge=0, le=1, description="1 = ranker order, 0 = most diverse"
+    )
+    category_cap: int | None = Field(
+        CATEGORY_CAP, ge=1, description="most items per primary category"
+    )
 
 
 def settings_args(settings: Settings) -> dict[str, Any]:

@@ -29,6 +29,8 @@ class EventSemantics(BaseModel):
     dwell threshold on views, a rating threshold); a missing value is not checked.
     ``value_weights``: value threshold -> weight; the highest threshold the value reaches sets
     the weight (a rating of 4.5 reaches 4), otherwise ``weight`` applies.
+    ``negative_weight``: how much a negative outcome of this type (a skip, a short view, a low
+    rating) counts against an item in the ranker's served score (``ranker.actions``).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -37,6 +39,7 @@ class EventSemantics(BaseModel):
     positive: bool = True
     min_value: float | None = None
     value_weights: dict[float, float] = Field(default_factory=dict)
+    negative_weight: float = Field(1.0, ge=0)
 
     @model_validator(mode="after")
     def _positive_weights(self) -> EventSemantics:
@@ -46,7 +49,7 @@ class EventSemantics(BaseModel):
 
 
 DEFAULT_EVENT_TYPES: dict[str, EventSemantics] = {
-    "view": EventSemantics(weight=0.3, min_value=5.0),
+    "view": EventSemantics(weight=0.3, min_value=5.0, negative_weight=0.3),
     "click": EventSemantics(weight=1.0),
     "add_to_cart": EventSemantics(weight=3.0),
     "purchase": EventSemantics(weight=5.0),
@@ -123,13 +126,3 @@ def event_weights(
         weight[rows] = np.where(ok, w, 0.0)
         positive[rows] = ok
     return weight, positive
-
-
-def relevance_grades(weights: np.ndarray) -> np.ndarray:
-    """Small integer relevance grades for graded ranking labels: 0 = not a positive, else
-    1 + round(log2(1 + weight)) (view 0.3 -> 1, click 1 -> 2, add to cart 3 -> 3, purchase 5
-    -> 4, rating >= 4 -> 3), so XGBoost's rank:ndcg gains 2^grade - 1 stay moderate."""
-    weights = np.asarray(weights, np.float64)
-    return np.where(weights > 0, 1 + np.rint(np.log2(1 + np.maximum(weights, 0))), 0).astype(
-        np.int64
-    )

@@ -8,12 +8,13 @@ the pipeline, a plain function in tests).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from components.data.columns import ITEM_ID, TIMESTAMP, USER_ID
+from components.data.events import EventTable
 from components.evaluation.evaluate import (
     evaluate_recommendations,
     relevance_weights,
@@ -22,6 +23,7 @@ from components.evaluation.evaluate import (
 )
 from components.evaluation.metrics import metric_key, paired_gain
 from components.features.ranking import RANKER_FEATURES, RETRIEVAL_RANK, RETRIEVAL_SCORE
+from components.ranker.actions import action_weights, pair_actions
 from components.ranker.model import Ranker, item_lists, label_candidates, top_scored, train_ranker
 from components.two_tower.export import TwoTowerRetrieval
 from components.two_tower.history import recent_positive_items
@@ -36,6 +38,9 @@ CURVE_DEPTH = 200  # ... and lists this deep for the report's Recall@K curve
 VALIDATION_SHARE = 0.25  # of the label window's users: judge the ranker, never train it
 GATE_K = 10
 GATE_METRIC = metric_key("ndcg", GATE_K)  # what the ranker must improve over retrieval order
+RERANKED = "two_tower_ranker_reranked"  # the served order after business rules and MMR
+# user -> (candidate ids, scores) -> user -> the list shown (``evaluation.lists.reranked_lists``)
+Rerank = Callable[[Mapping[int, tuple[np.ndarray, np.ndarray]]], dict[int, list[int]]]
 # How many standard errors the ranker's mean per-user NDCG@10 gain over retrieval must exceed
 # on the validation users (one-sided 95%): a gain inside the noise does not switch it on.
 GATE_Z = 1.645
@@ -99,6 +104,7 @@ def fit_ranker(
     *,
     seed: int = 0,
     validation_share: float = VALIDATION_SHARE,
+    table: EventTable | None = None,
 ) -> tuple[Ranker, dict[str, float]]:
     """Train the ranker on the two-tower's candidates for the label window's users, retrieved
     from their ``fit`` history and labelled by what they did in ``label``; then judge it.
@@ -106,24 +112,30 @@ def fit_ranker(
     A seeded share of the label window's users never trains the ranker: on them, the ranker's
     order and the retrieval order are scored against their label events, and the ranker is
     ``enabled`` only when its mean per-user gain over retrieval on ``GATE_METRIC`` exceeds
-    ``GATE_Z`` standard errors (else retrieval order serves).
-    The stats include ``candidate_recall`` (the share of label events among the candidates: the
-    ranker's ceiling) and both validation figures.
+    ``GATE_Z`` standard errors (else retrieval order serves). The heads predict the actions of
+    ``table`` (default: the settings' event table) and the gate judges their combined score.
+    The stats include ``candidate_recall`` (the share of positive label pairs among the
+    candidates: the ranker's ceiling), one line per head and both validation figures.
     """
     users = sorted(label[USER_ID].unique().tolist())
     held_out = validation_users(users, validation_share, seed)
     candidates = retrieve_candidates(retrieval, fit, users, candidate_k)
     features = candidate_features(candidates, feature_cutoffs(label), lookup)
-    labels = label_candidates(candidates, relevance_weights(label))
+    weights = action_weights(table)
+    labels = label_candidates(candidates, pair_actions(label, table), list(weights))
     training = ~candidates[USER_ID].isin(held_out).to_numpy()
     ranker, stats = train_ranker(
         features[training],
         labels[training],
         candidates.loc[training, USER_ID],
         list(feature_names),
+        weights=weights,
         seed=seed,
     )
-    stats["candidate_recall"] = float((labels > 0).sum() / max(len(label), 1))
+    positive = [a for a, w in weights.items() if w > 0]
+    found = int(labels[positive].max(axis=1).gt(0).sum())
+    pairs = sum(len(items) for items in relevance_weights(label, table).values())
+    stats["candidate_recall"] = float(found / max(pairs, 1))
     if held_out:
         judged = ~training
         valid_label = label[label[USER_ID].isin(held_out)]
@@ -134,7 +146,7 @@ def fit_ranker(
         retrieved = retrieval_lists(candidates[judged])
         by_retrieval = evaluate_recommendations(retrieved, valid_label, catalog)
         by_ranker = evaluate_recommendations(ranked, valid_label, catalog)
-        gain, stderr = paired_gain(retrieved, ranked, relevant_items(valid_label), k=GATE_K)
+        gain, stderr = paired_gain(retrieved, ranked, relevant_items(valid_label, table), k=GATE_K)
         ranker.validation = {
             "validation_users": float(len(held_out)),
             "validation_ndcg_retrieval": by_retrieval[GATE_METRIC],
@@ -157,6 +169,7 @@ def evaluate_two_stage(
     catalog_size: int,
     candidate_k: int,
     lookup: FeatureLookup,
+    rerank: Rerank | None = None,
 ) -> tuple[dict[str, dict[str, float]], pd.DataFrame, dict[str, dict[int, list[int]]]]:
     """Two-tower alone and two-tower + ranker on one split, through one evaluator: figures per
     system ("two_tower", "two_tower_ranker"), the ranker's top scored candidates per user (the
@@ -164,7 +177,9 @@ def evaluate_two_stage(
 
     "two_tower_ranker" is what serving serves: the ranker's order when the ranker is enabled,
     the retrieval order when validation disabled it ("ranker_scored" keeps the ranker's own
-    figures either way, for the record)."""
+    figures either way, for the record). With ``rerank``, ``RERANKED`` is what a user sees:
+    the served scores (the ranker's, or minus the retrieval rank) through the business rules
+    and MMR, ``EVALUATION_DEPTH`` deep."""
     users = sorted(test[USER_ID].unique().tolist())
     depth = max(candidate_k, EVALUATION_DEPTH, CURVE_DEPTH)
     candidates = retrieve_candidates(retrieval, train, users, depth)
@@ -174,6 +189,18 @@ def evaluate_two_stage(
     ranked = item_lists(scored)
     served = ranked if ranker.enabled else retrieved
     lists = {"two_tower": retrieved, "two_tower_ranker": served}
+    if rerank is not None:
+        by_user = (
+            scored
+            if ranker.enabled
+            else candidates.assign(score=-candidates[RETRIEVAL_RANK].astype(np.float64))
+        )
+        lists[RERANKED] = rerank(
+            {
+                int(u): (g[ITEM_ID].to_numpy(np.int64), g["score"].to_numpy(np.float64))
+                for u, g in by_user.groupby(USER_ID, sort=False)
+            }
+        )
     figures = {
         name: evaluate_recommendations(found, test, catalog_size) for name, found in lists.items()
     }

@@ -1,15 +1,22 @@
-"""XGBoost learning-to-rank over retrieval candidates.
+"""XGBoost per-action heads over retrieval candidates, combined by the event table's weights.
+
+One binary XGBoost model per action (``ranker.actions``: click, purchase, a rating band, a skip,
+...) predicts the probability that the user takes it on the candidate; ``Ranker.score`` is the
+one explicit combination, ``Σ weight_i × P(action_i)``, with the weights of the event table read
+when the ranker is loaded (so the business changes what is optimised without a retrain). The
+heads are saved together, one registered model.
 
 Training and serving both build the feature matrix with
 `components.features.ranking.ranker_feature_frame`, so the ranker never sees a feature computed
-two ways. Groups are users: `rank:ndcg` optimises the order within each user's candidate list.
+two ways.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,39 +24,69 @@ import pandas as pd
 import xgboost as xgb
 
 from components.data.columns import ITEM_ID, USER_ID
-from components.data.events import relevance_grades
+from components.data.events import EventTable
+from components.ranker.actions import (
+    PairActions,
+    action_labels,
+    action_weights,
+    combine,
+    dominant_actions,
+)
 
-LABEL = "label"
+log = logging.getLogger(__name__)
+
 DEFAULT_PARAMS: dict[str, object] = {
-    "objective": "rank:ndcg",
-    "eval_metric": "ndcg@10",
+    "objective": "binary:logistic",
+    "eval_metric": "logloss",
     "eta": 0.1,
     "max_depth": 6,
     "min_child_weight": 1.0,
     "subsample": 0.8,
     "colsample_bytree": 0.8,
-    "lambdarank_pair_method": "topk",
-    "lambdarank_num_pair_per_sample": 10,
     "tree_method": "hist",
     "nthread": 2,
 }
-
+# A version saved before per-action heads: one rank:ndcg booster, served with weight 1.
+LEGACY_HEAD = "relevance"
 
 VALIDATION_FILE = "validation.json"
+HEADS_FILE = "heads.json"
+
+
+def served_weights(actions: Sequence[str], table: EventTable | None = None) -> dict[str, float]:
+    """Each head's weight under ``table`` (default: the settings' table). A head whose action
+    the table no longer produces (its thresholds changed) weighs 0, with a warning."""
+    weights = {**action_weights(table), LEGACY_HEAD: 1.0}
+    unknown = [a for a in actions if a not in weights]
+    if unknown:
+        log.warning("ranker heads %s are not actions of the event table: weight 0", unknown)
+    return {a: weights.get(a, 0.0) for a in actions}
 
 
 @dataclass
 class Ranker:
-    """``enabled``: whether the ranker beat retrieval order on validation; a disabled ranker is
-    kept (its figures are on record) but what it serves is the retrieval order."""
+    """``heads``: action -> booster predicting P(action); ``weights``: action -> its weight in
+    the served score. ``enabled``: whether the combined score beat retrieval order on
+    validation; a disabled ranker is kept (its figures are on record) but what it serves is the
+    retrieval order."""
 
-    booster: xgb.Booster
+    heads: dict[str, xgb.Booster]
     feature_names: list[str]
+    weights: dict[str, float] = field(default_factory=dict)
     enabled: bool = True
     validation: dict[str, float] = field(default_factory=dict)
 
-    def score(self, features: pd.DataFrame) -> np.ndarray:
-        """Scores rows of a feature frame; refuses a frame whose columns differ from training."""
+    @property
+    def actions(self) -> list[str]:
+        return list(self.heads)
+
+    def with_table(self, table: EventTable | None) -> Ranker:
+        """The same heads under another event table's weights (no retraining)."""
+        return replace(self, weights=served_weights(self.actions, table))
+
+    def probabilities(self, features: pd.DataFrame) -> np.ndarray:
+        """P(action) per row (rows) and head (columns, in ``actions`` order); refuses a frame
+        whose columns differ from training."""
         missing = [c for c in self.feature_names if c not in features.columns]
         if missing:
             raise ValueError(f"ranker features missing from the input: {missing}")
@@ -57,92 +94,104 @@ class Ranker:
             features[self.feature_names].to_numpy(dtype=np.float32),
             feature_names=self.feature_names,
         )
-        return self.booster.predict(matrix)
+        columns = [booster.predict(matrix) for booster in self.heads.values()]
+        return np.stack(columns, axis=1) if columns else np.zeros((len(features), 0))
+
+    def _weight_vector(self) -> np.ndarray:
+        return np.asarray([self.weights.get(a, 0.0) for a in self.heads], np.float64)
+
+    def score(self, features: pd.DataFrame) -> np.ndarray:
+        """The served score: ``Σ weight_i × P(action_i)`` (``actions.combine``)."""
+        return combine(self.probabilities(features), self._weight_vector())
+
+    def explain(self, features: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+        """Scores and, per row, the action that adds most to its score."""
+        probabilities, weights = self.probabilities(features), self._weight_vector()
+        return combine(probabilities, weights), dominant_actions(
+            probabilities, weights, self.actions
+        )
 
 
 def label_candidates(
-    candidates: pd.DataFrame, relevant: Mapping[int, Mapping[int, float]]
-) -> pd.Series:
-    """Graded labels: the relevance grade (``data.events.relevance_grades``: 0 = no positive,
-    view 1, click 2, add to cart 3, purchase 4) of the candidate's weight in the user's later
-    (label) window, ``relevant`` = user -> {item: weight} (``evaluate.relevance_weights``)."""
-    weights = [
-        relevant.get(user, {}).get(item, 0.0)
-        for user, item in zip(candidates[USER_ID], candidates[ITEM_ID], strict=True)
-    ]
-    grades = relevance_grades(np.asarray(weights, np.float64))
-    return pd.Series(grades, index=candidates.index, name=LABEL, dtype=np.float32)
+    candidates: pd.DataFrame, taken: PairActions, actions: Sequence[str]
+) -> pd.DataFrame:
+    """One 0/1 label column per action: whether the user took it on the candidate in the
+    later (label) window; ``taken`` = user -> item -> actions (``actions.pair_actions``)."""
+    labels = action_labels(candidates[USER_ID], candidates[ITEM_ID], taken, actions)
+    labels.index = candidates.index
+    return labels
 
 
 def train_ranker(
     features: pd.DataFrame,
-    labels: pd.Series,
+    labels: pd.DataFrame,
     users: pd.Series,
     feature_names: Sequence[str],
     *,
+    weights: Mapping[str, float] | None = None,
     num_rounds: int = 200,
     params: dict[str, object] | None = None,
     validation_fraction: float = 0.1,
     early_stopping_rounds: int = 20,
     seed: int = 0,
 ) -> tuple[Ranker, dict[str, float]]:
-    """Fits an XGBoost ranker grouped by user and returns it with its validation NDCG.
+    """One binary XGBoost head per label column that has a positive (an action taken on a
+    candidate) and a negative; ``weights`` (default: the settings' event table) combine them.
 
-    Users with no positive candidate carry no ranking signal and are dropped; a held-out share
-    of users drives early stopping so the number of trees adapts to the data size.
+    Every candidate is a training row (the heads predict calibrated probabilities, so users who
+    took no action count as negatives); a held-out share of users drives early stopping so the
+    number of trees adapts to the data size.
     """
-    frame = features[list(feature_names)].copy()
-    frame[LABEL] = labels.to_numpy()
-    frame[USER_ID] = users.to_numpy()
-    positives = frame.groupby(USER_ID)[LABEL].transform("max") > 0
-    frame = frame[positives].sort_values(USER_ID, kind="stable")
-    if frame.empty:
+    frame = features[list(feature_names)].reset_index(drop=True)
+    labels = labels.reset_index(drop=True)
+    user_ids = users.to_numpy()
+    rng = np.random.default_rng(seed)
+    distinct = np.unique(user_ids)
+    n_valid = int(len(distinct) * validation_fraction)
+    valid_users = rng.choice(distinct, size=n_valid, replace=False) if n_valid else []
+    is_valid = np.isin(user_ids, valid_users)
+    taken = labels[~is_valid].sum()
+    actions = [a for a in labels.columns if 0 < taken[a] < (~is_valid).sum()]
+    if not actions:
         raise ValueError(
-            "no user has a relevant item among the ranker's candidates: the label window and "
+            "no action is taken on any of the ranker's candidates: the label window and "
             "the candidates do not overlap (raise candidate K or check the split)"
         )
-    rng = np.random.default_rng(seed)
-    user_ids = frame[USER_ID].unique()
-    n_valid = int(len(user_ids) * validation_fraction)
-    valid_users = (
-        set(rng.choice(user_ids, size=n_valid, replace=False).tolist()) if n_valid else set()
-    )
-    is_valid = frame[USER_ID].isin(valid_users).to_numpy()
-
-    def dmatrix(part: pd.DataFrame) -> xgb.DMatrix:
-        matrix = xgb.DMatrix(
-            part[list(feature_names)].to_numpy(dtype=np.float32),
-            label=part[LABEL].to_numpy(),
-            feature_names=list(feature_names),
-        )
-        matrix.set_group(part.groupby(USER_ID, sort=False).size().to_numpy())
-        return matrix
-
-    train_part, valid_part = frame[~is_valid], frame[is_valid]
-    dtrain = dmatrix(train_part)
-    evals = [(dtrain, "train")]
-    if len(valid_part):
-        evals.append((dmatrix(valid_part), "valid"))
+    x = frame.to_numpy(dtype=np.float32)
+    names = list(feature_names)
     merged = {**DEFAULT_PARAMS, **(params or {}), "seed": seed}
-    history: dict[str, dict[str, list[float]]] = {}
-    booster = xgb.train(
-        merged,
-        dtrain,
-        num_boost_round=num_rounds,
-        evals=evals,
-        evals_result=history,
-        early_stopping_rounds=early_stopping_rounds if len(valid_part) else None,
-        verbose_eval=False,
-    )
     metric = str(merged["eval_metric"])
-    stats = {
-        "train_users": float(train_part[USER_ID].nunique()),
-        "train_rows": float(len(train_part)),
-        "trees": float(booster.num_boosted_rounds()),
+    heads: dict[str, xgb.Booster] = {}
+    stats: dict[str, float] = {
+        "train_users": float(len(np.unique(user_ids[~is_valid]))),
+        "train_rows": float((~is_valid).sum()),
+        "heads": float(len(actions)),
     }
-    if "valid" in history:
-        stats[f"valid_{metric}"] = float(max(history["valid"][metric]))
-    return Ranker(booster, list(feature_names)), stats
+    for action in actions:
+        y = labels[action].to_numpy(np.float32)
+        dtrain = xgb.DMatrix(x[~is_valid], label=y[~is_valid], feature_names=names)
+        evals = [(dtrain, "train")]
+        if is_valid.any():
+            evals.append(
+                (xgb.DMatrix(x[is_valid], label=y[is_valid], feature_names=names), "valid")
+            )
+        history: dict[str, dict[str, list[float]]] = {}
+        heads[action] = xgb.train(
+            merged,
+            dtrain,
+            num_boost_round=num_rounds,
+            evals=evals,
+            evals_result=history,
+            early_stopping_rounds=early_stopping_rounds if is_valid.any() else None,
+            verbose_eval=False,
+        )
+        stats[f"head_{action}_positives"] = float(taken[action])
+        stats[f"head_{action}_trees"] = float(heads[action].num_boosted_rounds())
+        if "valid" in history:
+            stats[f"head_{action}_valid_{metric}"] = float(min(history["valid"][metric]))
+    stats["trees"] = float(sum(stats[f"head_{a}_trees"] for a in actions))
+    served = dict(weights) if weights is not None else served_weights(actions)
+    return Ranker(heads, names, {a: float(served.get(a, 0.0)) for a in actions}), stats
 
 
 def top_scored(
@@ -172,20 +221,44 @@ def rank_candidates(
 
 
 def save_ranker(ranker: Ranker, directory: Path) -> None:
+    """The heads together (one file each, ``heads.json`` names their actions and the weights
+    they were judged with), the feature names and the validation verdict."""
     directory.mkdir(parents=True, exist_ok=True)
-    ranker.booster.save_model(directory / "ranker.ubj")
+    files = {}
+    for i, (action, booster) in enumerate(ranker.heads.items()):
+        files[action] = f"head_{i}.ubj"
+        booster.save_model(directory / files[action])
+    (directory / HEADS_FILE).write_text(
+        json.dumps({"files": files, "trained_weights": ranker.weights}, indent=2)
+    )
     (directory / "features.json").write_text(json.dumps(ranker.feature_names))
     (directory / VALIDATION_FILE).write_text(
         json.dumps({"enabled": ranker.enabled, "figures": ranker.validation}, indent=2)
     )
 
 
-def load_ranker(directory: Path) -> Ranker:
+def _booster(path: Path) -> xgb.Booster:
     booster = xgb.Booster()
-    booster.load_model(directory / "ranker.ubj")
+    booster.load_model(path)
+    return booster
+
+
+def load_ranker(directory: Path, table: EventTable | None = None) -> Ranker:
+    """The saved heads, weighted by ``table`` (default: the settings' event table, read now:
+    the served weights are the loading process's, not the training run's)."""
+    heads_file = directory / HEADS_FILE
+    if heads_file.is_file():
+        files = json.loads(heads_file.read_text())["files"]
+        heads = {action: _booster(directory / name) for action, name in files.items()}
+    else:  # a version saved before per-action heads
+        heads = {LEGACY_HEAD: _booster(directory / "ranker.ubj")}
     names = json.loads((directory / "features.json").read_text())
     gate_file = directory / VALIDATION_FILE  # absent in versions saved before the ranker gate
     verdict = json.loads(gate_file.read_text()) if gate_file.is_file() else {}
     return Ranker(
-        booster, names, bool(verdict.get("enabled", True)), dict(verdict.get("figures", {}))
+        heads,
+        names,
+        served_weights(list(heads), table),
+        bool(verdict.get("enabled", True)),
+        dict(verdict.get("figures", {})),
     )

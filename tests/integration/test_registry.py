@@ -37,7 +37,7 @@ def _ranker_dir(tmp_path: Path) -> Path:
     )
     ranker, _ = train_ranker(
         frame[["f"]],
-        label_candidates(frame, {u: {0: 1.0} for u in range(10)}),
+        label_candidates(frame, {u: {0: {"click"}} for u in range(10)}, ["click"]),
         frame["user_id"],
         ["f"],
         num_rounds=3,

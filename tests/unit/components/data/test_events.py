@@ -10,7 +10,6 @@ from components.data.events import (
     EventSemantics,
     EventTable,
     event_weights,
-    relevance_grades,
 )
 from components.settings import Settings
 
@@ -60,12 +59,3 @@ def test_settings_hold_the_table_and_an_override_keeps_the_other_defaults(monkey
     assert Settings().event_types == table
     monkeypatch.delenv("RECO_EVENT_TYPES")
     assert Settings().event_types == EventTable()
-
-
-def test_relevance_grades_order_purchase_over_cart_click_view() -> None:
-    table = EventTable()
-    grades = relevance_grades(
-        np.array([table[t].weight for t in ("purchase", "add_to_cart", "click", "view")] + [0.0])
-    )
-    assert grades.tolist() == sorted(grades.tolist(), reverse=True)
-    assert len(set(grades.tolist())) == 5 and grades[-1] == 0

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from components.data.columns import EVENT_TYPE, ITEM_ID, TIMESTAMP, USER_ID
+from components.evaluation.lists import reranked_lists
 from components.features.ranking import (
     RANKER_FEATURES,
     RETRIEVAL_RANK,
@@ -17,6 +18,7 @@ from components.features.ranking import (
 )
 from components.ranker.candidates import (
     EVALUATION_DEPTH,
+    RERANKED,
     candidate_features,
     evaluate_two_stage,
     feature_cutoffs,
@@ -167,3 +169,18 @@ def test_a_ranker_with_signal_the_tower_lacks_beats_retrieval_and_is_enabled() -
     )
     assert stats["validation_ndcg_ranker"] > stats["validation_ndcg_retrieval"]
     assert ranker.enabled
+    # what a user sees: the served scores through the rules (nothing seen) and MMR
+    given: dict = {}
+
+    def rerank(scored):
+        given.update(scored)
+        return reranked_lists(scored, None, {}, {}, k=5, category_cap=None)
+
+    figures, _, lists = evaluate_two_stage(
+        CircleTower(), ranker, fit, label, N_ITEMS, 8, lookup_knowing(relevant, feature), rerank
+    )
+    assert set(given) == set(label[USER_ID].unique())
+    assert {u: found[:5] for u, found in lists["two_tower_ranker"].items()} == lists[RERANKED]
+    assert figures[RERANKED]["recall@10"] == figures["two_tower_ranker"]["recall@10"] > 0.9
+    ids, scores = given[0]
+    assert (np.diff(scores) <= 0).all()  # the ranker's scores, best first
