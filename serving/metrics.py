@@ -29,6 +29,7 @@ FALLBACKS_TOTAL = "reco_fallbacks_total"
 DEGRADED_TOTAL = "reco_degraded_responses_total"
 MODEL_INFO = "reco_model_info"
 MODEL_LOADED = "reco_model_loaded_timestamp_seconds"
+ITEM_FEATURES_RELOAD_FAILED = "reco_item_features_reload_failed"
 METRIC_NAMES = (
     REQUESTS_TOTAL,
     REQUEST_LATENCY,
@@ -37,6 +38,7 @@ METRIC_NAMES = (
     DEGRADED_TOTAL,
     MODEL_INFO,
     MODEL_LOADED,
+    ITEM_FEATURES_RELOAD_FAILED,
 )
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -92,6 +94,13 @@ class ServingMetrics:
             ["model"],
             registry=self.registry,
         )
+        self.item_features_failed = Gauge(
+            ITEM_FEATURES_RELOAD_FAILED,
+            "1 while the last reload of the item features a Ranking replica holds failed (it "
+            "serves the previous materialization's rows, or reads online), else 0.",
+            ["deployment"],
+            registry=self.registry,
+        )
         self._versions: dict[str, str] = {}
 
     def observe_request(self, route: str, status: int, seconds: float) -> None:
@@ -119,6 +128,13 @@ class ServingMetrics:
             self._versions[model] = version
         for model, stamp in loaded_at.items():
             self.model_loaded.labels(model=model).set(stamp)
+
+    def observe_ranking_status(self, status: Mapping[str, object]) -> None:
+        """From Ranking's status (what ``/readyz`` reads): whether its item-feature reload
+        failed (``problems["item_features"]``)."""
+        problems = status.get("problems") or {}
+        failed = isinstance(problems, Mapping) and "item_features" in problems
+        self.item_features_failed.labels(deployment="Ranking").set(1 if failed else 0)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -42,6 +42,7 @@ from components.recommend.sources import CandidateSources
 from components.recommend.tables import SCORE, TABLES_ARTIFACT, load_serving_tables
 from components.recommend.tower import Tower
 from components.registry import COLLECTION_TAG, RegisteredVersions, download_run_folder
+from components.retrieval.exact import exact_search, load_exact_index
 from components.retrieval.reader import (
     IndexReader,
     make_search,
@@ -320,8 +321,10 @@ def _open_searches(
         reader = open_index_reader(args.milvus_uri, args.milvus_token, scratch)
         searches = {}
         for alias, collection in collections.items():
-            searches[alias] = make_search(
-                reader, collection, prepare_collection(reader, collection)
+            params = prepare_collection(reader, collection)
+            held = load_exact_index(reader.client, collection, args.exact_search_max_items)
+            searches[alias] = (
+                exact_search(held) if held is not None else make_search(reader, collection, params)
             )
         return reader, searches
     except Exception as error:  # noqa: BLE001
