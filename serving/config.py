@@ -125,6 +125,12 @@ class ServeArgs(BaseModel):
     user_cache_ttl_s: float = Field(
         5.0, ge=0, description="how long a kept user row is served (0 = read every request)"
     )
+    replica_threads: int = Field(
+        1,
+        ge=1,
+        description="BLAS/OpenMP/torch threads per Retrieval and Ranking replica (a replica "
+        "holds a fraction of a core; larger pools spin against each other)",
+    )
     exact_search_max_items: int = Field(
         100_000,
         ge=0,

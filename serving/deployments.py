@@ -33,6 +33,7 @@ from serving.runtime import (
     RankingRuntime,
     RetrievalRuntime,
     load_ranking_runtime,
+    limit_threads,
     load_retrieval_runtime,
     remove_scratch,
     replica_scratch,
@@ -51,6 +52,7 @@ def _status(hot: HotSwap, described: dict[str, Any]) -> dict[str, Any]:
 @serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=32)
 class Retrieval:
     def __init__(self, args: ServeArgs) -> None:
+        limit_threads(args.replica_threads)
         self._options = args.retrieval
         self._scratch = replica_scratch(args, "retrieval")
         self._hot = HotSwap(
@@ -106,6 +108,7 @@ class Retrieval:
 @serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=32)
 class Ranking:
     def __init__(self, args: ServeArgs) -> None:
+        limit_threads(args.replica_threads)
         self._options = args.ranking
         self._scratch = replica_scratch(args, "ranking")
         self._hot = HotSwap(
