@@ -32,8 +32,8 @@ from serving.refresh import HotSwap
 from serving.runtime import (
     RankingRuntime,
     RetrievalRuntime,
-    load_ranking_runtime,
     limit_threads,
+    load_ranking_runtime,
     load_retrieval_runtime,
     remove_scratch,
     replica_scratch,

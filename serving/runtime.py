@@ -406,6 +406,7 @@ class RankingRuntime:
     def rank(self, pools: list[CandidatePool], aliases: list[str]) -> list[CandidatePool]:
         """A batch of pools ranked in order; pools of one alias share one ranker prediction."""
         held = self.item_features.rows if self.item_features is not None else None
+        matrix = self.item_features.matrix if self.item_features is not None else None
         ranked: list[CandidatePool | None] = [None] * len(pools)
         for alias, members in _by_alias(aliases).items():
             found = request.rank_pools(
@@ -414,6 +415,7 @@ class RankingRuntime:
                 store_reader(self.store),
                 held,
                 self.anonymous,
+                matrix,
             )
             for i, pool in zip(members, found, strict=True):
                 ranked[i] = pool
