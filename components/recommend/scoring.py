@@ -229,7 +229,9 @@ def _user_number(user: pd.Series | None, name: str) -> float:
     """As ``ranker_feature_frame`` reads a user number: coerced, else the default."""
     if user is None or name not in user.index:
         return DEFAULT_FEATURES[name]
-    value = pd.to_numeric(pd.Series([user[name]], dtype=object), errors="coerce").iloc[0]
+    value = user[name]
+    if not isinstance(value, (int, float, np.integer, np.floating)):  # str, None, ...: coerce
+        value = pd.to_numeric(pd.Series([value], dtype=object), errors="coerce").iloc[0]
     return DEFAULT_FEATURES[name] if pd.isna(value) else float(value)
 
 
