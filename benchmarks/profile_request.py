@@ -102,6 +102,12 @@ def instrument(timer: Timer, retrieval: Any, ranking: Any) -> tuple[Any, Any]:
     items = getattr(ranking, "item_features", None)
     if items is not None:  # features held by the Ranking replica (bulk arrays)
         items.rows = timer.wrap("item features (held arrays)", items.rows)
+        if items.matrix is not None:  # frozen: set past the dataclass guard
+            object.__setattr__(
+                items.matrix,
+                "ranker_matrix",
+                timer.wrap("feature matrix (held item side, numpy)", items.matrix.ranker_matrix),
+            )
     return read, search
 
 
