@@ -107,26 +107,34 @@ def measure(
         before = httpx.get(metrics).text if metrics else ""
         out[level] = asyncio.run(_load(url, users, k, total, level))
         if metrics:
-            out[level]["stages"] = stage_means(before, httpx.get(metrics).text)
+            after = httpx.get(metrics).text
+            out[level]["stages"] = stage_means(before, after)
+            out[level]["inner"] = stage_means(
+                before, after, metric="reco_stage_latency_seconds", label="stage"
+            )
     return out
 
 
-def deployment_totals(metrics_text: str) -> dict[str, tuple[float, float]]:
-    """(seconds, requests) per deployment from ``reco_deployment_latency_seconds``."""
+def deployment_totals(
+    metrics_text: str, metric: str = "reco_deployment_latency_seconds", label: str = "deployment"
+) -> dict[str, tuple[float, float]]:
+    """(seconds, requests) per deployment from ``reco_deployment_latency_seconds`` (or per
+    stage from ``reco_stage_latency_seconds``, label ``stage``)."""
     sums: dict[str, float] = {}
     counts: dict[str, float] = {}
     for line in metrics_text.splitlines():
         for suffix, into in (("_sum", sums), ("_count", counts)):
-            prefix = f'reco_deployment_latency_seconds{suffix}{{deployment="'
+            prefix = f'{metric}{suffix}{{{label}="'
             if line.startswith(prefix):
                 name = line[len(prefix) :].split('"', 1)[0]
                 into[name] = float(line.rsplit(" ", 1)[1])
     return {name: (sums[name], counts.get(name, 0.0)) for name in sums}
 
 
-def stage_means(before: str, after: str) -> dict[str, float]:
-    """Mean ms inside each deployment for the requests between two /metrics snapshots."""
-    first, last = deployment_totals(before), deployment_totals(after)
+def stage_means(before: str, after: str, **metric: str) -> dict[str, float]:
+    """Mean ms inside each deployment (or stage) for the requests between two /metrics
+    snapshots."""
+    first, last = deployment_totals(before, **metric), deployment_totals(after, **metric)
     out = {}
     for name, (seconds, count) in last.items():
         seconds0, count0 = first.get(name, (0.0, 0.0))
@@ -180,7 +188,9 @@ def markdown(
             base = results["passthrough"][level]
             lines.append(f"| {name} | {level} | " + " | ".join(ratios(real, base)) + " |")
             stages = ", ".join(f"{n} {ms:.1f}" for n, ms in real.get("stages", {}).items())
-            stage_lines.append(f"- {name}, concurrency {level}: {stages}")
+            inner = ", ".join(f"{n} {ms:.2f}" for n, ms in real.get("inner", {}).items())
+            inner = f" (stages: {inner})" if inner else ""
+            stage_lines.append(f"- {name}, concurrency {level}: {stages}{inner}")
     lines += [
         "",
         "Mean ms inside each deployment per request (`reco_deployment_latency_seconds`; a "

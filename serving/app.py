@@ -223,6 +223,7 @@ class Ingress:
     def _record(self, user_id: int, variant: Variant, result: Recommendations) -> None:
         metrics = process_metrics()
         metrics.observe_deployments(result.timings)
+        metrics.observe_stages(result.stages)
         metrics.observe_fallbacks(f"{V1}/recommend", result.fallbacks)
         metrics.set_models(result.versions, result.loaded_at)
         rows = prediction_rows(

@@ -30,6 +30,7 @@ DEGRADED_TOTAL = "reco_degraded_responses_total"
 MODEL_INFO = "reco_model_info"
 MODEL_LOADED = "reco_model_loaded_timestamp_seconds"
 ITEM_FEATURES_RELOAD_FAILED = "reco_item_features_reload_failed"
+STAGE_LATENCY = "reco_stage_latency_seconds"
 METRIC_NAMES = (
     REQUESTS_TOTAL,
     REQUEST_LATENCY,
@@ -39,9 +40,11 @@ METRIC_NAMES = (
     MODEL_INFO,
     MODEL_LOADED,
     ITEM_FEATURES_RELOAD_FAILED,
+    STAGE_LATENCY,
 )
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
+_STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -68,6 +71,14 @@ class ServingMetrics:
             "Time spent in each deployment of the graph, per request.",
             ["deployment"],
             buckets=_BUCKETS,
+            registry=self.registry,
+        )
+        self.stage_latency = Histogram(
+            STAGE_LATENCY,
+            "Time spent in each stage inside a deployment, per request (a batched request "
+            "counts its batch's time).",
+            ["stage"],
+            buckets=_STAGE_BUCKETS,
             registry=self.registry,
         )
         self.fallbacks = Counter(
@@ -110,6 +121,10 @@ class ServingMetrics:
     def observe_deployments(self, timings: Mapping[str, float]) -> None:
         for deployment, seconds in timings.items():
             self.deployment_latency.labels(deployment=deployment).observe(seconds)
+
+    def observe_stages(self, stages: Mapping[str, float]) -> None:
+        for stage, seconds in stages.items():
+            self.stage_latency.labels(stage=stage).observe(seconds)
 
     def observe_fallbacks(self, route: str, reasons: Iterable[str]) -> None:
         reasons = list(reasons)

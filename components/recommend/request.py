@@ -42,6 +42,15 @@ log = logging.getLogger(__name__)
 
 DEFAULT_HISTORY_LENGTH = 50  # without a tower, the history only feeds co-visitation
 
+# Stages of the Retrieval call, timed per batch (``CandidatePool.stages``, exported as
+# ``reco_stage_latency_seconds{stage}``): query hydration (user rows and history), the user
+# tower, the item search, then per request the other sources, the merge and candidate hydration.
+STAGE_USER_ROWS = "retrieval_user_rows"
+STAGE_TOWER = "retrieval_tower"
+STAGE_SEARCH = "retrieval_search"
+STAGE_SOURCES = "retrieval_sources_merge"
+STAGES = (STAGE_USER_ROWS, STAGE_TOWER, STAGE_SEARCH, STAGE_SOURCES)
+
 # (user ids, item ids) -> (user rows, item rows), as ``features.store.online_features``
 ReadFeatures = Callable[[Sequence[int], Sequence[int]], tuple[pd.DataFrame, pd.DataFrame]]
 # (item ids, read for ids not held) -> item rows, as ``item_features.ItemFeatures.rows``
@@ -199,6 +208,8 @@ def recommend_candidates_batch(
     recent = list(recently_seen) if recently_seen is not None else [None] * len(queries)
     read_users = _users_read_once(read_features, [q.user_id for q in queries])
     histories = [user_history(q.user_id, history_length, sources, read_users) for q in queries]
+    stages = {STAGE_USER_ROWS: time.perf_counter() - started}
+    mark = time.perf_counter()
     seens = [
         np.union1d(h.seen, r) if r is not None and len(r) else h.seen
         for h, r in zip(histories, recent, strict=True)
@@ -211,7 +222,9 @@ def recommend_candidates_batch(
         )
         for row, i in enumerate(known):
             vectors[i] = embedded[row]
+    stages[STAGE_TOWER], mark = time.perf_counter() - mark, time.perf_counter()
     answers = _search_together(queries, histories, seens, vectors, search, n_ann)
+    stages[STAGE_SEARCH], mark = time.perf_counter() - mark, time.perf_counter()
     pools = []
     for i, query in enumerate(queries):
         pool = retrieve_candidates(
@@ -236,9 +249,11 @@ def recommend_candidates_batch(
         else:
             _record_version(pool, tower)
         pools.append(pool)
+    stages[STAGE_SOURCES] = time.perf_counter() - mark
     elapsed = time.perf_counter() - started  # every request of the batch waited all of it
     for pool in pools:
         pool.timings["Retrieval"] = elapsed
+        pool.stages.update(stages)
     return pools
 
 

@@ -13,6 +13,7 @@ def test_exposition_carries_every_contract_name_and_label():
     metrics.observe_fallbacks("/v1/recommend", ["milvus"])
     metrics.set_models({"reco-ranker": "1"}, {"reco-ranker": 1700000000.0})
     metrics.observe_ranking_status({"problems": {}})
+    metrics.observe_stages({"retrieval_search": 0.001})
     text = metrics.exposition().decode()
     for name in METRIC_NAMES:
         assert re.search(rf"^{name}(_bucket|_count|_sum)?{{", text, re.M), name
