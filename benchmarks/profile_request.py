@@ -35,9 +35,15 @@ from components.recommend.candidates import Query
 from components.recommend.experiment import CHAMPION_ALIAS
 from components.recommend.request import recommend_candidates
 from components.recommend.results import finalize
+from components.retrieval.exact import ExactIndex
 from components.settings import Settings
 from serving.config import ServeArgs
-from serving.runtime import load_ranking_runtime, load_retrieval_runtime, replica_scratch
+from serving.runtime import (
+    limit_threads,
+    load_ranking_runtime,
+    load_retrieval_runtime,
+    replica_scratch,
+)
 from serving.schemas import RecommendedItem, RecommendResponse
 
 Timings = dict[str, list[float]]
@@ -76,7 +82,10 @@ def instrument(timer: Timer, retrieval: Any, ranking: Any) -> tuple[Any, Any]:
     request.online_features = timer.wrap(_read_stage, request.online_features)
     read = retrieval.read_features  # through the user cache, as the replica reads
     search = retrieval.searches.get(CHAMPION_ALIAS)
-    search = timer.wrap("ANN search (Milvus)", search) if search is not None else None
+    if search is not None:
+        exact = isinstance(getattr(search, "__self__", None), ExactIndex)
+        label = "item search (exact, in replica)" if exact else "ANN search (Milvus)"
+        search = timer.wrap(label, search)
     sources = retrieval.sources
     sources.covisited = timer.wrap("co-visitation", sources.covisited)
     sources.popular = timer.wrap("popularity", sources.popular)
@@ -93,6 +102,12 @@ def instrument(timer: Timer, retrieval: Any, ranking: Any) -> tuple[Any, Any]:
     items = getattr(ranking, "item_features", None)
     if items is not None:  # features held by the Ranking replica (bulk arrays)
         items.rows = timer.wrap("item features (held arrays)", items.rows)
+        if items.matrix is not None:  # frozen: set past the dataclass guard
+            object.__setattr__(
+                items.matrix,
+                "ranker_matrix",
+                timer.wrap("feature matrix (held item side, numpy)", items.matrix.ranker_matrix),
+            )
     return read, search
 
 
@@ -121,6 +136,7 @@ def response(result: Any) -> bytes:
 
 
 def profile(args: ServeArgs, users: list[int], requests: int, k: int) -> Timings:
+    limit_threads(args.replica_threads)  # as the replicas do
     retrieval = load_retrieval_runtime(args, None, replica_scratch(args, "profile-retrieval"))
     ranking = load_ranking_runtime(args, None, replica_scratch(args, "profile-ranking"))
     problems = {**retrieval.problems, **ranking.problems}
@@ -149,11 +165,11 @@ def profile(args: ServeArgs, users: list[int], requests: int, k: int) -> Timings
         timer.wrap("pickle pool (hop to Ranking)", _hop)(pool)
         started = time.perf_counter()
         pool = ranking.rank([pool], [CHAMPION_ALIAS])[0]
-        timer.current["= Ranking total"] = time.perf_counter() - started
-        timer.wrap("pickle pool (hop to Reranking)", _hop)(pool)
-        result = timer.wrap("rerank: rules + MMR + reasons", finalize)(
-            pool, query, args.reranking.mmr_lambda, args.reranking.category_cap
+        result = timer.wrap("rerank: rules + MMR + reasons (in Ranking)", finalize)(
+            pool, query, args.ranking.mmr_lambda, args.ranking.category_cap
         )
+        timer.current["= Ranking total (re-ranking included)"] = time.perf_counter() - started
+        timer.wrap("pickle answer (hop to the ingress)", _hop)(result)
         timer.wrap("response JSON", response)(result)
         timer.current["= whole request (in-process)"] = time.perf_counter() - whole
         timer.close_request()
@@ -184,10 +200,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--users", type=int, default=200, help="distinct user ids 1..N")
     parser.add_argument("--k", type=int, default=10)
+    parser.add_argument(
+        "--exact-max-items",
+        type=int,
+        default=None,
+        help="ServeArgs.exact_search_max_items (0 = always Milvus); default: the setting's",
+    )
     options = parser.parse_args(argv)
 
     settings = Settings(**({"state_dir": options.state_dir} if options.state_dir else {}))
-    args = ServeArgs.from_settings(settings, prediction_log_dir=None, event_log_dir=None)
+    overrides: dict[str, Any] = {"prediction_log_dir": None, "event_log_dir": None}
+    if options.exact_max_items is not None:
+        overrides["exact_search_max_items"] = options.exact_max_items
+    args = ServeArgs.from_settings(settings, **overrides)
     pseudonymize = settings.user_ids()  # the runtime takes internal ids, as the ingress passes
     users = [pseudonymize(u) for u in range(1, options.users + 1)]
     runs = profile(args, users, options.warmup + options.requests, options.k)

@@ -107,26 +107,34 @@ def measure(
         before = httpx.get(metrics).text if metrics else ""
         out[level] = asyncio.run(_load(url, users, k, total, level))
         if metrics:
-            out[level]["stages"] = stage_means(before, httpx.get(metrics).text)
+            after = httpx.get(metrics).text
+            out[level]["stages"] = stage_means(before, after)
+            out[level]["inner"] = stage_means(
+                before, after, metric="reco_stage_latency_seconds", label="stage"
+            )
     return out
 
 
-def deployment_totals(metrics_text: str) -> dict[str, tuple[float, float]]:
-    """(seconds, requests) per deployment from ``reco_deployment_latency_seconds``."""
+def deployment_totals(
+    metrics_text: str, metric: str = "reco_deployment_latency_seconds", label: str = "deployment"
+) -> dict[str, tuple[float, float]]:
+    """(seconds, requests) per deployment from ``reco_deployment_latency_seconds`` (or per
+    stage from ``reco_stage_latency_seconds``, label ``stage``)."""
     sums: dict[str, float] = {}
     counts: dict[str, float] = {}
     for line in metrics_text.splitlines():
         for suffix, into in (("_sum", sums), ("_count", counts)):
-            prefix = f'reco_deployment_latency_seconds{suffix}{{deployment="'
+            prefix = f'{metric}{suffix}{{{label}="'
             if line.startswith(prefix):
                 name = line[len(prefix) :].split('"', 1)[0]
                 into[name] = float(line.rsplit(" ", 1)[1])
     return {name: (sums[name], counts.get(name, 0.0)) for name in sums}
 
 
-def stage_means(before: str, after: str) -> dict[str, float]:
-    """Mean ms inside each deployment for the requests between two /metrics snapshots."""
-    first, last = deployment_totals(before), deployment_totals(after)
+def stage_means(before: str, after: str, **metric: str) -> dict[str, float]:
+    """Mean ms inside each deployment (or stage) for the requests between two /metrics
+    snapshots."""
+    first, last = deployment_totals(before, **metric), deployment_totals(after, **metric)
     out = {}
     for name, (seconds, count) in last.items():
         seconds0, count0 = first.get(name, (0.0, 0.0))
@@ -164,7 +172,8 @@ def markdown(
         f"{context['requests']} requests per level after {context['warmup']} warm-up, "
         f"k={context['k']}, {context['users']} distinct users; models: {context['label']}; "
         f"catalog {context['catalog']}. "
-        "Load generator on the same machine.",
+        "Load generator on the same machine; 1-min load average before, between the row "
+        f"groups and after: {context.get('load', 'not recorded')}.",
         "",
         "| graph | concurrency | graph p50 ms | graph p99 ms | graph req/s "
         "| pass-through p50 ms | pass-through p99 ms | pass-through req/s "
@@ -179,7 +188,9 @@ def markdown(
             base = results["passthrough"][level]
             lines.append(f"| {name} | {level} | " + " | ".join(ratios(real, base)) + " |")
             stages = ", ".join(f"{n} {ms:.1f}" for n, ms in real.get("stages", {}).items())
-            stage_lines.append(f"- {name}, concurrency {level}: {stages}")
+            inner = ", ".join(f"{n} {ms:.2f}" for n, ms in real.get("inner", {}).items())
+            inner = f" (stages: {inner})" if inner else ""
+            stage_lines.append(f"- {name}, concurrency {level}: {stages}{inner}")
     lines += [
         "",
         "Mean ms inside each deployment per request (`reco_deployment_latency_seconds`; a "
@@ -243,6 +254,14 @@ def main(argv: list[str] | None = None) -> int:
         help="SIZE:WAIT_S request-batching settings to compare (default: the config's)",
     )
     parser.add_argument(
+        "--exact-max-items",
+        type=int,
+        nargs="+",
+        default=None,
+        help="ServeArgs.exact_search_max_items values to compare (0 = always Milvus); default: "
+        "the setting's",
+    )
+    parser.add_argument(
         "--docs-block", default="benchmark", help="the <!-- NAME:start/end --> block to replace"
     )
     options = parser.parse_args(argv)
@@ -272,17 +291,22 @@ def main(argv: list[str] | None = None) -> int:
         logging_config=logging_config(args),
     )
     users = list(range(1, options.users + 1))
-    settings_to_try = options.batching or [
-        (args.retrieval.max_batch_size, args.retrieval.batch_wait_timeout_s)
+    settings_to_try = [
+        (size, wait_s, exact)
+        for size, wait_s in options.batching
+        or [(args.retrieval.max_batch_size, args.retrieval.batch_wait_timeout_s)]
+        for exact in options.exact_max_items or [args.exact_search_max_items]
     ]
     results: dict[str, dict[int, dict]] = {}
     status: dict[str, Any] = {}
-    for size, wait_s in settings_to_try:
+    load = [os.getloadavg()[0]]
+    for size, wait_s, exact in settings_to_try:
         batching = {"max_batch_size": size, "batch_wait_timeout_s": wait_s}
         graph_args = args.model_copy(
             update={
                 "retrieval": args.retrieval.model_copy(update=batching),
                 "ranking": args.ranking.model_copy(update=batching),
+                "exact_search_max_items": exact,
             }
         )
         serve.run(
@@ -293,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         status = httpx.get(f"{base}/readyz").json()["deployments"]["Retrieval"]
         label = setting_label(size, wait_s)
+        if options.exact_max_items:
+            label += ", Milvus search" if exact == 0 else f", exact search up to {exact:,}"
         results[label] = measure(
             base,
             users,
@@ -302,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
             options.concurrency,
             f"{base}/metrics",
         )
+        load.append(os.getloadavg()[0])
         print(label, json.dumps(results[label]), flush=True)
     results["passthrough"] = measure(
         f"{base}/passthrough",
@@ -312,8 +339,10 @@ def main(argv: list[str] | None = None) -> int:
         options.concurrency,
         "",
     )
+    load.append(os.getloadavg()[0])
     serve.shutdown()
     print(json.dumps(results, indent=2))
+    print("1-min load average before, between and after the row groups:", load)
     for name, levels in results.items():
         if name == "passthrough":
             continue
@@ -351,6 +380,7 @@ def main(argv: list[str] | None = None) -> int:
             "users": len(users),
             "catalog": f"{catalog}, serving tables {origin}",
             "label": options.label,
+            "load": ", ".join(f"{x:.1f}" for x in load),
         }
         write_docs(
             options.write_docs,

@@ -1,7 +1,8 @@
 """The HTTP ingress (FastAPI inside Ray Serve), the typed builder and local start-up.
 
-Graph: ``Ingress`` -> ``Retrieval`` -> ``Ranking`` -> ``Reranking``. A response feeds the next
-handle unawaited, so candidates travel replica to replica without a detour through the ingress.
+Graph: ``Ingress`` -> ``Retrieval`` -> ``Ranking`` (which re-ranks). Retrieval's response feeds
+Ranking's handle unawaited, so candidates travel replica to replica without a detour through the
+ingress, and the ingress awaits once.
 ``build(args: ServeArgs)`` is the one door for settings (``serve run serving.app:build`` or the
 ``import_path`` of ``serve_config.yaml``); ``serve_locally`` starts it on a local Ray.
 
@@ -33,11 +34,11 @@ from components.recommend.catalog import append_catalog_updates, catalog_frame
 from components.recommend.experiment import CHAMPION_ALIAS, Variant, assign_variant
 from components.recommend.feedback import RecentEventIds, check_feedback, unknown_context_keys
 from components.recommend.prediction_log import PredictionLog, prediction_rows
-from components.recommend.results import Recommendations
+from components.recommend.results import Recommendations, finalize
 from components.settings import Settings
 from serving.admin import ADMIN_RESPONSES, bearer, check_admin
-from serving.config import ServeArgs
-from serving.deployments import Ranking, Reranking, Retrieval
+from serving.config import RankingOptions, ServeArgs
+from serving.deployments import Ranking, Retrieval
 from serving.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from serving.metrics import CONTENT_TYPE, process_metrics
 from serving.schemas import (
@@ -121,31 +122,70 @@ UNREADABLE = {400: {"model": Problem, "description": "a body that cannot be deco
 INVALID = {422: {"model": ErrorBody, "description": "invalid request: message names each field"}}
 
 
+# A 503 the client may retry: the graph timed out or a replica died mid-request.
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "seconds after which the request may be retried",
+        "schema": {"type": "integer"},
+    }
+}
+
+
+class GraphUnavailable(HTTPException):
+    """No recommendation possible now (a replica died, the graph timed out): a 503 with
+    ``Retry-After``."""
+
+    def __init__(self, detail: str, retry_after_s: int) -> None:
+        super().__init__(
+            status_code=503, detail=detail, headers={"Retry-After": str(retry_after_s)}
+        )
+
+
+async def _within(response: Any, timeout_s: float) -> Any:
+    """A handle response awaited for at most ``timeout_s``; cancelled past it."""
+    try:
+        return await asyncio.wait_for(response, timeout=max(timeout_s, 0.001))
+    except TimeoutError:
+        response.cancel()
+        raise
+
+
 async def recommend_through(
     retrieval: DeploymentHandle,
     ranking: DeploymentHandle,
-    reranking: DeploymentHandle,
     query: CandidateQuery,
     variant: Variant,
+    defaults: RankingOptions,
+    timeout_s: float,
+    retry_after_s: int = 1,
 ) -> Recommendations:
-    """Retrieval -> Ranking -> Reranking through the handles; when the graph fails (ranking
-    down), retrieval's pool is re-ranked in retrieval order and marked degraded (``ranker``).
-    Neither possible: 503."""
+    """Retrieval -> Ranking (which re-ranks) through the handles, awaited once, for at most
+    ``timeout_s``. When Ranking fails (down, died mid-request, timed out), retrieval's pool is
+    re-ranked here in retrieval order and marked degraded (``ranker``), with the re-ranking
+    options of ``defaults`` where the variant sets none. Neither possible within the time:
+    ``GraphUnavailable`` (503, ``Retry-After``)."""
     alias = variant.model_alias
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
     pool = retrieval.retrieve.remote(query, alias)
     try:
-        return await reranking.rerank.remote(
-            ranking.rank.remote(pool, alias), query, variant.mmr_lambda, variant.category_cap
+        return await _within(
+            ranking.rank.remote(pool, alias, query, variant.mmr_lambda, variant.category_cap),
+            timeout_s,
         )
     except Exception as error:  # noqa: BLE001 - ranking down: re-rank retrieval's order
-        log.warning("graph failed (%s); retrying without the ranking stage", error)
+        log.warning("graph failed (%r); retrying without the ranking stage", error)
     try:
-        result = await reranking.rerank.remote(
-            pool, query, variant.mmr_lambda, variant.category_cap
-        )
+        candidates = await _within(pool, deadline - loop.time())
     except Exception as error:  # noqa: BLE001 - nothing to serve from: say so, briefly
-        log.error("no recommendation possible: %s", error)
-        raise HTTPException(status_code=503, detail="recommendations unavailable") from error
+        log.error("no recommendation possible: %r", error)
+        raise GraphUnavailable("recommendations unavailable, retry later", retry_after_s) from error
+    result = finalize(
+        candidates,
+        query,
+        defaults.mmr_lambda if variant.mmr_lambda is None else variant.mmr_lambda,
+        defaults.category_cap if variant.category_cap is None else variant.category_cap,
+    )
     if FALLBACK_RANKER not in result.fallbacks:
         result.fallbacks.append(FALLBACK_RANKER)
     return result
@@ -194,10 +234,11 @@ class Ingress:
         self,
         retrieval: DeploymentHandle,
         ranking: DeploymentHandle,
-        reranking: DeploymentHandle,
         args: ServeArgs,
     ) -> None:
-        self._retrieval, self._ranking, self._reranking = retrieval, ranking, reranking
+        self._retrieval, self._ranking = retrieval, ranking
+        self._ranking_defaults = args.ranking
+        self._timeout_s, self._retry_after_s = args.handle_timeout_s, args.retry_after_s
         self._experiment = args.experiment
         self._args = args
         self._users = UserIds(bytes.fromhex(args.id_key))
@@ -247,6 +288,7 @@ class Ingress:
     def _record(self, user_id: int, variant: Variant, result: Recommendations) -> None:
         metrics = process_metrics()
         metrics.observe_deployments(result.timings)
+        metrics.observe_stages(result.stages)
         metrics.observe_fallbacks(f"{V1}/recommend", result.fallbacks)
         metrics.set_models(result.versions, result.loaded_at)
         rows = prediction_rows(
@@ -265,7 +307,13 @@ class Ingress:
             **UNREADABLE,
             **TOO_LARGE,
             **INVALID,
-            503: {"model": Problem, "description": "no recommendation possible (graph down)"},
+            503: {
+                "model": Problem,
+                "description": "no recommendation possible now (graph down, a replica died "
+                "mid-request or the answer took longer than the handle timeout): retry after "
+                "Retry-After seconds",
+                "headers": RETRY_AFTER,
+            },
         },
     )
     async def recommend(self, body: RecommendBody) -> Any:
@@ -276,7 +324,13 @@ class Ingress:
         user_id = self._users(body.user_id)  # pseudonymous from here on
         variant = assign_variant(self._experiment, user_id)
         result = await recommend_through(
-            self._retrieval, self._ranking, self._reranking, body.to_query(user_id), variant
+            self._retrieval,
+            self._ranking,
+            body.to_query(user_id),
+            variant,
+            self._ranking_defaults,
+            self._timeout_s,
+            self._retry_after_s,
         )
         self._after_response(user_id, variant, result)
         return RecommendResponse(
@@ -465,6 +519,7 @@ class Ingress:
                     {champion["name"]: champion["version"]},
                     {champion["name"]: champion["loaded_at"]},
                 )
+        process_metrics().observe_ranking_status(ranking)
         ready = bool(retrieval["ready"] and ranking["ready"])
         body = Readiness(ready=ready, deployments={"Retrieval": retrieval, "Ranking": ranking})
         return JSONResponse(status_code=200 if ready else 503, content=body.model_dump())
@@ -485,8 +540,7 @@ def build(args: ServeArgs) -> Application:
         args = ServeArgs.model_validate(args or {})
     retrieval = Retrieval.options(user_config=args.retrieval.model_dump()).bind(args)
     ranking = Ranking.options(user_config=args.ranking.model_dump()).bind(args)
-    reranking = Reranking.options(user_config=args.reranking.model_dump()).bind()
-    return Ingress.bind(retrieval, ranking, reranking, args)
+    return Ingress.bind(retrieval, ranking, args)
 
 
 # --- local start-up ------------------------------------------------------------------------

@@ -44,6 +44,10 @@ class RetrievalOptions(BaseModel):
 
 
 class RankingOptions(BaseModel):
+    """Ranking's live options, re-ranking's included: the Ranking replica re-ranks the pool it
+    scored (rules, MMR, reasons), which saves a hop that cost about as much as the work
+    (docs/serving.md, "Fewer hops")."""
+
     model_config = ConfigDict(extra="forbid")
 
     refresh_interval_s: float = Field(30.0, gt=0)
@@ -53,11 +57,6 @@ class RankingOptions(BaseModel):
     batch_wait_timeout_s: float = Field(
         BATCH_WAIT_S, ge=0, le=1, description="longest wait for a batch to fill"
     )
-
-
-class RerankingOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
     mmr_lambda: float = Field(
         MMR_LAMBDA, ge=0, le=1, description="1 = ranker order, 0 = most diverse"
     )
@@ -144,6 +143,19 @@ class ServeArgs(BaseModel):
     user_cache_ttl_s: float = Field(
         5.0, ge=0, description="how long a kept user row is served (0 = read every request)"
     )
+    replica_threads: int = Field(
+        1,
+        ge=1,
+        description="BLAS/OpenMP/torch threads per Retrieval and Ranking replica (a replica "
+        "holds a fraction of a core; larger pools spin against each other)",
+    )
+    exact_search_max_items: int = Field(
+        100_000,
+        ge=0,
+        description="a collection with at most this many items is read into each Retrieval "
+        "replica once and searched exactly in memory (numpy); larger ones are searched in "
+        "Milvus (0 = always Milvus)",
+    )
     anonymous_cache_size: int = Field(
         1_000,
         ge=0,
@@ -151,6 +163,15 @@ class ServeArgs(BaseModel):
     )
     anonymous_cache_ttl_s: float = Field(
         60.0, ge=0, description="how long a kept cold-start answer is served (0 = off)"
+    )
+    handle_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="longest wait of the ingress for the graph's answer; past it (or when a "
+        "replica dies mid-request) the client gets a 503 with Retry-After",
+    )
+    retry_after_s: int = Field(
+        1, ge=0, description="the Retry-After (seconds) of a 503 the client may retry"
     )
     access_log: bool = Field(
         False,
@@ -160,7 +181,6 @@ class ServeArgs(BaseModel):
     experiment: Experiment = Field(default_factory=Experiment)
     retrieval: RetrievalOptions = Field(default_factory=RetrievalOptions)
     ranking: RankingOptions = Field(default_factory=RankingOptions)
-    reranking: RerankingOptions = Field(default_factory=RerankingOptions)
 
     @model_validator(mode="before")
     @classmethod

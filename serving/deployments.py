@@ -1,11 +1,13 @@
-"""The Retrieval, Ranking and Reranking deployments: a few lines each around plain functions.
+"""The Retrieval and Ranking deployments: a few lines each around plain functions.
 
 ``__init__`` loads (through ``serving.runtime``), ``reconfigure`` takes the live options
 (``user_config``), request methods call one function. Retrieval and Ranking keep their runtime
 in a ``HotSwap`` whose thread notices a moved champion alias and swaps in the new models.
 Their request methods are ``@serve.batch``: concurrent requests to a replica are served by one
 call (one Milvus search, one tower forward, one XGBoost prediction); the batch size and wait
-are live options (``max_batch_size``, ``batch_wait_timeout_s``).
+are live options (``max_batch_size``, ``batch_wait_timeout_s``). Ranking re-ranks what it scored
+(rules, MMR, reasons: ``results.finalize``) and answers the ingress: re-ranking takes 1-4 ms, and
+a deployment of its own cost a hop (pickling the pool twice, a handle call) of about as much.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ from serving.config import (
     BATCH_WAIT_S,
     MAX_BATCH_SIZE,
     RankingOptions,
-    RerankingOptions,
     RetrievalOptions,
     ServeArgs,
 )
@@ -36,6 +37,7 @@ from serving.refresh import HotSwap
 from serving.runtime import (
     RankingRuntime,
     RetrievalRuntime,
+    limit_threads,
     load_ranking_runtime,
     load_retrieval_runtime,
     remove_scratch,
@@ -57,6 +59,7 @@ def _status(hot: HotSwap, described: dict[str, Any]) -> dict[str, Any]:
 @serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=32)
 class Retrieval:
     def __init__(self, args: ServeArgs) -> None:
+        limit_threads(args.replica_threads)
         self._options = args.retrieval
         self._scratch = replica_scratch(args, "retrieval")
         self._hot = HotSwap(
@@ -135,6 +138,8 @@ class Retrieval:
 @serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=32)
 class Ranking:
     def __init__(self, args: ServeArgs) -> None:
+        limit_threads(args.replica_threads)
+        self._options = args.ranking
         self._scratch = replica_scratch(args, "ranking")
         self._hot = HotSwap(
             "ranking",
@@ -147,14 +152,34 @@ class Ranking:
         self._hot.start()
 
     def reconfigure(self, config: dict[str, Any]) -> None:
-        options = RankingOptions.model_validate(config)
-        self._hot.interval_s = options.refresh_interval_s
-        _set_batching(self.rank, options)
+        self._options = RankingOptions.model_validate(config)
+        self._hot.interval_s = self._options.refresh_interval_s
+        _set_batching(self.rank, self._options)
 
     @serve.batch(max_batch_size=MAX_BATCH_SIZE, batch_wait_timeout_s=BATCH_WAIT_S)
-    async def rank(self, pools: list[CandidatePool], aliases: list[str]) -> list[CandidatePool]:
-        """Called with one pool and alias; Serve gathers concurrent calls into lists."""
-        return self._hot.current.rank(pools, aliases)
+    async def rank(
+        self,
+        pools: list[CandidatePool],
+        aliases: list[str],
+        queries: list[Query],
+        mmr_lambdas: list[float | None],
+        category_caps: list[int | None],
+    ) -> list[Recommendations]:
+        """Called with one pool, alias, query and the variant's re-ranking options (None: the
+        live defaults); Serve gathers concurrent calls into lists."""
+        ranked = self._hot.current.rank(pools, aliases)
+        options = self._options
+        return [
+            finalize(
+                pool,
+                query,
+                options.mmr_lambda if mmr_lambda is None else mmr_lambda,
+                options.category_cap if category_cap is None else category_cap,
+            )
+            for pool, query, mmr_lambda, category_cap in zip(
+                ranked, queries, mmr_lambdas, category_caps, strict=True
+            )
+        ]
 
     def refresh(self) -> bool:
         return self._hot.refresh()
@@ -166,26 +191,3 @@ class Ranking:
         if hasattr(self, "_hot"):
             self._hot.stop()
         remove_scratch(getattr(self, "_scratch", None))
-
-
-@serve.deployment(ray_actor_options={"num_cpus": 0.1}, max_ongoing_requests=64)
-class Reranking:
-    def __init__(self) -> None:
-        self._options = RerankingOptions()
-
-    def reconfigure(self, config: dict[str, Any]) -> None:
-        self._options = RerankingOptions.model_validate(config)
-
-    def rerank(
-        self,
-        pool: CandidatePool,
-        query: Query,
-        mmr_lambda: float | None = None,
-        category_cap: int | None = None,
-    ) -> Recommendations:
-        return finalize(
-            pool,
-            query,
-            self._options.mmr_lambda if mmr_lambda is None else mmr_lambda,
-            self._options.category_cap if category_cap is None else category_cap,
-        )

@@ -29,6 +29,8 @@ FALLBACKS_TOTAL = "reco_fallbacks_total"
 DEGRADED_TOTAL = "reco_degraded_responses_total"
 MODEL_INFO = "reco_model_info"
 MODEL_LOADED = "reco_model_loaded_timestamp_seconds"
+ITEM_FEATURES_RELOAD_FAILED = "reco_item_features_reload_failed"
+STAGE_LATENCY = "reco_stage_latency_seconds"
 METRIC_NAMES = (
     REQUESTS_TOTAL,
     REQUEST_LATENCY,
@@ -37,9 +39,12 @@ METRIC_NAMES = (
     DEGRADED_TOTAL,
     MODEL_INFO,
     MODEL_LOADED,
+    ITEM_FEATURES_RELOAD_FAILED,
+    STAGE_LATENCY,
 )
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
+_STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -68,6 +73,14 @@ class ServingMetrics:
             buckets=_BUCKETS,
             registry=self.registry,
         )
+        self.stage_latency = Histogram(
+            STAGE_LATENCY,
+            "Time spent in each stage inside a deployment, per request (a batched request "
+            "counts its batch's time).",
+            ["stage"],
+            buckets=_STAGE_BUCKETS,
+            registry=self.registry,
+        )
         self.fallbacks = Counter(
             FALLBACKS_TOTAL,
             "Fallbacks taken (milvus, online_store, retrieval_model, ranker, serving_tables).",
@@ -92,6 +105,13 @@ class ServingMetrics:
             ["model"],
             registry=self.registry,
         )
+        self.item_features_failed = Gauge(
+            ITEM_FEATURES_RELOAD_FAILED,
+            "1 while the last reload of the item features a Ranking replica holds failed (it "
+            "serves the previous materialization's rows, or reads online), else 0.",
+            ["deployment"],
+            registry=self.registry,
+        )
         self._versions: dict[str, str] = {}
 
     def observe_request(self, route: str, status: int, seconds: float) -> None:
@@ -101,6 +121,10 @@ class ServingMetrics:
     def observe_deployments(self, timings: Mapping[str, float]) -> None:
         for deployment, seconds in timings.items():
             self.deployment_latency.labels(deployment=deployment).observe(seconds)
+
+    def observe_stages(self, stages: Mapping[str, float]) -> None:
+        for stage, seconds in stages.items():
+            self.stage_latency.labels(stage=stage).observe(seconds)
 
     def observe_fallbacks(self, route: str, reasons: Iterable[str]) -> None:
         reasons = list(reasons)
@@ -119,6 +143,13 @@ class ServingMetrics:
             self._versions[model] = version
         for model, stamp in loaded_at.items():
             self.model_loaded.labels(model=model).set(stamp)
+
+    def observe_ranking_status(self, status: Mapping[str, object]) -> None:
+        """From Ranking's status (what ``/readyz`` reads): whether its item-feature reload
+        failed (``problems["item_features"]``)."""
+        problems = status.get("problems") or {}
+        failed = isinstance(problems, Mapping) and "item_features" in problems
+        self.item_features_failed.labels(deployment="Ranking").set(1 if failed else 0)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
@@ -199,6 +200,16 @@ def historical_features(store: FeatureStore, entity_df: pd.DataFrame) -> pd.Data
     return _fill_defaults(result, ITEM_DEFAULTS)
 
 
+@lru_cache(maxsize=8)
+def _no_rows(key: str, features: tuple[str, ...]) -> pd.DataFrame:
+    """The frame a read of no ids returns (the item side of a user-only read, every request):
+    built once, copied per call (building it cost ~2-5 ms of pandas per read)."""
+    frame = pd.DataFrame({name: pd.Series(dtype=object) for name in features})
+    frame.index = pd.Index([], name=key, dtype="int64")
+    frame[FOUND] = np.zeros(0, dtype=bool)
+    return frame
+
+
 def _read_online(
     store: FeatureStore,
     view: str,
@@ -208,13 +219,15 @@ def _read_online(
     defaults: dict[str, Any],
 ) -> pd.DataFrame:
     unique_ids = list(dict.fromkeys(int(i) for i in ids))
-    frame = pd.DataFrame({name: pd.Series(dtype=object) for name in features})
-    if unique_ids:
-        response = store.get_online_features(
-            features=[f"{view}:{name}" for name in features],
-            entity_rows={key: unique_ids},  # one batched call for all ids
-        ).to_dict()
-        frame = pd.DataFrame({name: response[name] for name in features})
+    if not unique_ids:
+        empty = _no_rows(key, tuple(features)).copy()
+        empty.attrs["missing"] = []
+        return empty
+    response = store.get_online_features(
+        features=[f"{view}:{name}" for name in features],
+        entity_rows={key: unique_ids},  # one batched call for all ids
+    ).to_dict()
+    frame = pd.DataFrame({name: response[name] for name in features})
     frame.index = pd.Index(unique_ids, name=key, dtype="int64")
     found = frame.notna().any(axis=1)
     frame = _fill_defaults(frame, defaults)

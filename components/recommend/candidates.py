@@ -91,6 +91,7 @@ class CandidatePool:
     versions: dict[str, str] = field(default_factory=dict)  # model name -> version
     loaded_at: dict[str, float] = field(default_factory=dict)  # model name -> unix time
     timings: dict[str, float] = field(default_factory=dict)  # deployment -> seconds
+    stages: dict[str, float] = field(default_factory=dict)  # STAGE_* inside one -> seconds
 
     def __len__(self) -> int:
         return len(self.item_ids)

@@ -18,6 +18,7 @@ import pandas as pd
 
 from components.data.columns import ITEM_ID
 from components.recommend.request import ReadFeatures
+from components.recommend.scoring import ItemMatrix
 
 CHUNK = 2000  # ids per bulk read (one Feast call each)
 
@@ -27,6 +28,7 @@ class ItemFeatures:
     frame: pd.DataFrame  # one row per item id, sorted by id (the index)
     signature: str  # the store's materialization it was read from
     loaded_at: float = field(default_factory=time.time)
+    matrix: ItemMatrix | None = None  # the ranker matrix's item side, built at load
 
     @classmethod
     def load(
@@ -35,7 +37,7 @@ class ItemFeatures:
         ids = np.unique(np.asarray(item_ids, dtype=np.int64))
         parts = [read([], ids[i : i + CHUNK].tolist())[1] for i in range(0, len(ids), CHUNK)]
         frame = pd.concat(parts) if parts else read([], [])[1]
-        return cls(frame.sort_index(), signature)
+        return cls(frame.sort_index(), signature, matrix=ItemMatrix.from_rows(frame))
 
     def describe(self) -> dict[str, object]:
         return {"items": len(self), "materialization": self.signature, "loaded_at": self.loaded_at}

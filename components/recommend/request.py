@@ -35,12 +35,21 @@ from components.recommend.candidates import (
     similar_candidates,
 )
 from components.recommend.models import Loaded
-from components.recommend.scoring import online_availability, score_candidates
+from components.recommend.scoring import ItemMatrix, online_availability, score_candidates
 from components.recommend.sources import CandidateSources
 
 log = logging.getLogger(__name__)
 
 DEFAULT_HISTORY_LENGTH = 50  # without a tower, the history only feeds co-visitation
+
+# Stages of the Retrieval call, timed per batch (``CandidatePool.stages``, exported as
+# ``reco_stage_latency_seconds{stage}``): query hydration (user rows and history), the user
+# tower, the item search, then per request the other sources, the merge and candidate hydration.
+STAGE_USER_ROWS = "retrieval_user_rows"
+STAGE_TOWER = "retrieval_tower"
+STAGE_SEARCH = "retrieval_search"
+STAGE_SOURCES = "retrieval_sources_merge"
+STAGES = (STAGE_USER_ROWS, STAGE_TOWER, STAGE_SEARCH, STAGE_SOURCES)
 
 # (user ids, item ids) -> (user rows, item rows), as ``features.store.online_features``
 ReadFeatures = Callable[[Sequence[int], Sequence[int]], tuple[pd.DataFrame, pd.DataFrame]]
@@ -199,6 +208,8 @@ def recommend_candidates_batch(
     recent = list(recently_seen) if recently_seen is not None else [None] * len(queries)
     read_users = _users_read_once(read_features, [q.user_id for q in queries])
     histories = [user_history(q.user_id, history_length, sources, read_users) for q in queries]
+    stages = {STAGE_USER_ROWS: time.perf_counter() - started}
+    mark = time.perf_counter()
     seens = [
         np.union1d(h.seen, r) if r is not None and len(r) else h.seen
         for h, r in zip(histories, recent, strict=True)
@@ -211,7 +222,9 @@ def recommend_candidates_batch(
         )
         for row, i in enumerate(known):
             vectors[i] = embedded[row]
+    stages[STAGE_TOWER], mark = time.perf_counter() - mark, time.perf_counter()
     answers = _search_together(queries, histories, seens, vectors, search, n_ann)
+    stages[STAGE_SEARCH], mark = time.perf_counter() - mark, time.perf_counter()
     pools = []
     for i, query in enumerate(queries):
         pool = retrieve_candidates(
@@ -236,9 +249,11 @@ def recommend_candidates_batch(
         else:
             _record_version(pool, tower)
         pools.append(pool)
+    stages[STAGE_SOURCES] = time.perf_counter() - mark
     elapsed = time.perf_counter() - started  # every request of the batch waited all of it
     for pool in pools:
         pool.timings["Retrieval"] = elapsed
+        pool.stages.update(stages)
     return pools
 
 
@@ -292,6 +307,7 @@ def rank_pool(
     read_features: ReadFeatures | None,
     item_features: ItemRows | None = None,
     anonymous: BoundedCache | None = None,
+    item_matrix: ItemMatrix | None = None,
 ) -> CandidatePool:
     """The Ranking request: the candidates' item rows (held by the replica, ``item_features``,
     else one online read) and the user's (from retrieval, else read), then the ranker over
@@ -301,7 +317,11 @@ def rank_pool(
 
     ``anonymous``: scores of cold-start pools of users the store does not know, which depend
     only on the candidates (popularity in the request's segment) and the model versions, kept
-    for the next such request (``anonymous_key``)."""
+    for the next such request (``anonymous_key``).
+
+    ``item_matrix``: the held rows' side of the ranker matrix (``ItemFeatures.matrix``); when it
+    holds every candidate, the matrix and availability come from it by index (the same numbers,
+    no DataFrame per request)."""
     started = time.perf_counter()
     item_frame = None
     if read_features is None:
@@ -315,8 +335,21 @@ def rank_pool(
     enabled = ranker_enabled(ranker)
     key = anonymous_key(pool, ranker) if anonymous is not None else None
     hit = anonymous.get(key) if anonymous is not None and key is not None else None
+    rows = item_matrix.positions(pool.item_ids) if item_matrix is not None and len(pool) else None
     if hit is not None:
         pool.scores, pool.available = hit[0].copy(), hit[1].copy()
+    elif rows is not None:
+        pool.scores = (
+            np.asarray(
+                ranker.model.score(item_matrix.ranker_matrix(pool, rows, pool.user_features)),
+                dtype=np.float64,
+            ).reshape(-1)
+            if enabled
+            else -pool.retrieval_ranks.astype(np.float64)
+        )
+        pool.available = item_matrix.availability(pool, rows)
+        if key is not None and FALLBACK_ONLINE_STORE not in pool.fallbacks:
+            anonymous.put(key, (pool.scores.copy(), pool.available.copy()))  # type: ignore[union-attr]
     else:
         if len(pool) and (read_features is not None or item_features is not None):
             try:
@@ -351,13 +384,17 @@ def rank_pools(
     read_features: ReadFeatures | None,
     item_features: ItemRows | None = None,
     anonymous: BoundedCache | None = None,
+    item_matrix: ItemMatrix | None = None,
 ) -> list[CandidatePool]:
     """``rank_pool`` for several requests with ONE ranker prediction: each pool goes through
     ``rank_pool`` with a scorer that only keeps its feature matrix, then the stacked matrices
     are scored at once and each pool gets its own rows back (cold-start answers are cached
     after that, with their real scores). An XGBoost prediction costs mostly per call."""
     if not ranker_enabled(ranker) or len(pools) < 2:
-        return [rank_pool(p, ranker, read_features, item_features, anonymous) for p in pools]
+        return [
+            rank_pool(p, ranker, read_features, item_features, anonymous, item_matrix)
+            for p in pools
+        ]
     started = time.perf_counter()
     deferred = _DeferredScorer()
     puts = _DeferredPuts(anonymous) if anonymous is not None else None
@@ -366,7 +403,7 @@ def rank_pools(
         deferred.current = index
         if puts is not None:
             puts.current = index
-        rank_pool(pool, stand_in, read_features, item_features, puts)  # type: ignore[arg-type]
+        rank_pool(pool, stand_in, read_features, item_features, puts, item_matrix)  # type: ignore[arg-type]
     if deferred.matrices:
         scores = np.asarray(
             ranker.model.score(pd.concat(list(deferred.matrices.values()), ignore_index=True)),

@@ -37,6 +37,7 @@ class Recommendations:
     versions: dict[str, str] = field(default_factory=dict)
     loaded_at: dict[str, float] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    stages: dict[str, float] = field(default_factory=dict)  # request.STAGE_* -> seconds
 
     @property
     def degraded(self) -> bool:
@@ -103,4 +104,5 @@ def finalize(
         versions=dict(pool.versions),
         loaded_at=dict(pool.loaded_at),
         timings=timings,
+        stages=dict(pool.stages),
     )

@@ -182,18 +182,20 @@ class CandidateSources:
             anchors.append(np.full(len(neighbours), anchor, dtype=np.int64))
         if not ids or k <= 0:
             return Scored.empty()
-        frame = pd.DataFrame(
-            {"id": np.concatenate(ids), "s": np.concatenate(scores), "a": np.concatenate(anchors)}
-        )
-        excluded = np.union1d(_as_ids(exclude), _as_ids(history))
-        frame = frame[~frame["id"].isin(excluded)]
-        if frame.empty:
+        all_ids = np.concatenate(ids)
+        all_scores = np.concatenate(scores)
+        all_anchors = np.concatenate(anchors)
+        keep = ~np.isin(all_ids, np.union1d(_as_ids(exclude), _as_ids(history)))
+        if not keep.any():
             return Scored.empty()
-        best_anchor = frame.loc[frame.groupby("id")["s"].idxmax(), ["id", "a"]].set_index("id")
-        total = frame.groupby("id")["s"].sum().sort_values(ascending=False, kind="stable")
-        total = total.iloc[:k]
-        return Scored(
-            total.index.to_numpy(np.int64),
-            total.to_numpy(np.float64),
-            best_anchor.loc[total.index, "a"].to_numpy(np.int64),
-        )
+        all_ids, all_scores, all_anchors = all_ids[keep], all_scores[keep], all_anchors[keep]
+        # numpy, not a DataFrame groupby (~3-10 ms a request): per distinct id (sorted) the sum
+        # of its scores and the anchor of its largest one (the first such, as idxmax takes).
+        unique, group = np.unique(all_ids, return_inverse=True)
+        totals = np.bincount(group, weights=all_scores, minlength=len(unique))
+        order = np.lexsort((np.arange(len(all_ids)), -all_scores, group))
+        first = order[np.r_[True, group[order][1:] != group[order][:-1]]]
+        best = np.empty(len(unique), dtype=np.int64)
+        best[group[first]] = all_anchors[first]
+        top = np.argsort(-totals, kind="stable")[:k]
+        return Scored(unique[top], totals[top], best[top])

@@ -10,7 +10,7 @@ import numpy as np
 from components.reranking.mmr import mmr
 from components.reranking.rules import eligible
 
-# Serving's defaults (``serving.config.RerankingOptions``), declared here so offline evaluation
+# Serving's defaults (``serving.config.RankingOptions``), declared here so offline evaluation
 # re-ranks its lists as serving does (``evaluation.lists.reranked_lists``).
 MMR_LAMBDA = 0.8
 CATEGORY_CAP = 3

@@ -103,8 +103,7 @@ def args(serving_state: Settings, tables):
         admin_token=ADMIN_TOKEN,
         prediction_flush_s=1.0,
         retrieval={"refresh_interval_s": 1.0, "retire_after_s": 2.0, "seen_poll_s": 0.5},
-        ranking={"refresh_interval_s": 1.0},
-        reranking={"mmr_lambda": 0.8, "category_cap": CAP},
+        ranking={"refresh_interval_s": 1.0, "mmr_lambda": 0.8, "category_cap": CAP},
     )
 
 

@@ -3,11 +3,11 @@ from pathlib import Path
 import yaml
 
 from components.settings import Settings
-from serving.config import RankingOptions, RerankingOptions, RetrievalOptions, ServeArgs
+from serving.config import RankingOptions, RetrievalOptions, ServeArgs
 
 REPO = Path(__file__).resolve().parents[3]
 CONFIG = REPO / "serving" / "serve_config.yaml"
-OPTIONS = {"Retrieval": RetrievalOptions, "Ranking": RankingOptions, "Reranking": RerankingOptions}
+OPTIONS = {"Retrieval": RetrievalOptions, "Ranking": RankingOptions}
 
 
 def test_args_default_to_the_settings_endpoints(tmp_path):
@@ -42,24 +42,25 @@ def test_serve_config_is_valid_and_names_the_graph_deployments():
     ServeArgs.model_validate(app["args"])
     assert app["logging_config"] == {"enable_access_log": False}  # a line per call costs CPU
     names = [d["name"] for d in app["deployments"]]
-    assert names == ["Ingress", "Retrieval", "Ranking", "Reranking"]
+    assert names == ["Ingress", "Retrieval", "Ranking"]  # Ranking re-ranks (no hop of its own)
     for deployment in app["deployments"]:
         assert deployment["ray_actor_options"]["num_cpus"] <= 0.25
         if "user_config" in deployment:
             OPTIONS[deployment["name"]].model_validate(deployment["user_config"])
 
 
-def test_builder_makes_the_four_deployment_graph(tmp_path):
+def test_builder_makes_the_three_deployment_graph(tmp_path):
     from serving.app import build
 
-    args = ServeArgs.from_settings(Settings(state_dir=tmp_path), reranking={"mmr_lambda": 0.3})
+    args = ServeArgs.from_settings(Settings(state_dir=tmp_path), ranking={"mmr_lambda": 0.3})
     app = build(args.model_dump())  # a plain dict, as Serve passes YAML args
     ingress = app._bound_deployment  # private, but the only way to see the graph unstarted
     assert ingress.name == "Ingress"
-    bound = [a._bound_deployment for a in ingress.init_args[:3]]
-    assert [d.name for d in bound] == ["Retrieval", "Ranking", "Reranking"]
-    assert bound[2]._deployment_config.user_config == {"mmr_lambda": 0.3, "category_cap": 3}
-    assert ingress.init_args[3] == args
+    bound = [a._bound_deployment for a in ingress.init_args[:2]]
+    assert [d.name for d in bound] == ["Retrieval", "Ranking"]
+    ranking = bound[1]._deployment_config.user_config
+    assert ranking["mmr_lambda"] == 0.3 and ranking["category_cap"] == 3
+    assert ingress.init_args[2] == args
 
 
 def test_access_log_is_off_for_serve_locally_unless_asked_for(tmp_path):

@@ -118,3 +118,81 @@ def test_a_batch_reads_only_its_users_not_kept_and_in_one_call():
     single, _ = read([4], [])  # kept from the batch read
     assert single.index.tolist() == [4] and len(store.calls) == 2
     pd.testing.assert_frame_equal(single, online_features(store, [4], [])[0])
+
+
+def _pool(user_id: int, items: list[int]):
+    from components.recommend.candidates import CandidatePool
+
+    n = len(items)
+    rng = np.random.default_rng(user_id)
+    return CandidatePool(
+        user_id=user_id,
+        item_ids=np.asarray(items, dtype=np.int64),
+        retrieval_scores=rng.normal(size=n),
+        retrieval_ranks=np.arange(n, dtype=np.float64),
+        sources=np.full(n, "ann", dtype=object),
+        anchors=np.full(n, -1, dtype=np.int64),
+        vectors=None,
+        history=np.zeros(0, dtype=np.int64),
+        seen=np.zeros(0, dtype=np.int64),
+        cold_start=False,
+        available=np.asarray([i % 5 != 0 for i in items]),
+        primary_categories=np.full(n, "", dtype=object),
+        allowed=np.ones(n, dtype=bool),
+    )
+
+
+def test_the_held_matrix_equals_the_feature_frame_over_an_online_read():
+    """The ranker matrix from ``ItemFeatures.matrix`` (by index, numpy) is the one
+    ``ranker_feature_frame`` builds from a direct online read: known, unknown (3) and partial (9)
+    items; a user with shares (1), one the store does not know (2), shares with an unknown
+    category, a duplicate and a malformed entry (5), and no user rows at all."""
+    from components.recommend.scoring import online_availability, ranker_matrix
+
+    store = FakeFeast()
+    store.users[5] = {
+        USER_TOP_CATEGORIES: "Comedy|Drama",
+        USER_CATEGORY_SHARES: "Comedy:0.5000|Comedy:0.2000|Horror:0.3000|odd|Drama:x",
+    }
+    read = partial(online_features, store)
+    held = ItemFeatures.load(read, range(1, 30), signature="s")
+    matrix = held.matrix
+    assert matrix is not None
+    candidates = [12, 3, 5, 9, 28, 1, 20]
+    for user in (1, 2, 5, None):
+        pool = _pool(user or 7, candidates)
+        users = online_features(store, [user], [])[0] if user is not None else None
+        direct_items = online_features(store, [], candidates)[1]
+        rows = matrix.positions(pool.item_ids)
+        assert rows is not None
+        fast = matrix.ranker_matrix(pool, rows, users)
+        expected = ranker_matrix(pool, users, direct_items)
+        pd.testing.assert_frame_equal(fast, expected.reset_index(drop=True))
+        np.testing.assert_array_equal(
+            matrix.availability(pool, rows), online_availability(pool, direct_items)
+        )
+    assert matrix.positions(np.asarray([1, 35])) is None  # an item not held: the frame path
+
+
+def test_rank_pool_scores_the_same_through_the_held_matrix():
+    from components.recommend.models import Loaded
+    from components.recommend.request import rank_pool
+
+    class Weighted:
+        enabled = True
+
+        def score(self, features: pd.DataFrame) -> np.ndarray:
+            weights = np.arange(1, features.shape[1] + 1, dtype=np.float64)
+            return features.to_numpy() @ weights
+
+    store = FakeFeast()
+    read = partial(online_features, store)
+    held = ItemFeatures.load(read, range(1, 30), signature="s")
+    ref = type("Ref", (), {"name": "reco-ranker", "version": "1"})()
+    ranker = Loaded(model=Weighted(), ref=ref, loaded_at=0.0)  # type: ignore[arg-type]
+    candidates = [12, 3, 5, 9, 28, 1, 20]
+    fast = rank_pool(_pool(1, candidates), ranker, read, held.rows, None, held.matrix)
+    slow = rank_pool(_pool(1, candidates), ranker, read, held.rows, None, None)
+    np.testing.assert_allclose(fast.scores, slow.scores)
+    np.testing.assert_array_equal(fast.available, slow.available)
+    assert fast.ranked_by == slow.ranked_by == "ranker"

@@ -13,6 +13,7 @@ from components.features.columns import (
 )
 from components.features.ranking import RANKER_FEATURES
 from components.features.store import FOUND
+from components.recommend import request
 from components.recommend.candidates import (
     FALLBACK_MILVUS,
     FALLBACK_ONLINE_STORE,
@@ -149,6 +150,8 @@ def test_known_user_gets_k_unseen_candidates_with_the_tower_and_index(sources):
     assert SOURCE_ANN in set(pool.sources) and pool.fallbacks == []
     assert pool.versions == {"reco-two-tower": "7"} and pool.loaded_at == {"reco-two-tower": 123.0}
     assert pool.user_features is not None and "Retrieval" in pool.timings
+    assert set(pool.stages) == set(request.STAGES)  # every stage timed
+    assert all(0 <= s <= pool.timings["Retrieval"] for s in pool.stages.values())
 
 
 def test_missing_parts_degrade_the_pool_but_still_fill_it(sources):
