@@ -29,6 +29,7 @@ from components.recommend.candidates import FALLBACK_RANKER
 from components.recommend.candidates import Query as CandidateQuery
 from components.recommend.experiment import CHAMPION_ALIAS, Variant, assign_variant
 from components.recommend.feedback import RecentEventIds, check_feedback
+from components.recommend.known_items import KnownItems
 from components.recommend.prediction_log import PredictionLog, prediction_rows
 from components.recommend.results import Recommendations
 from components.settings import Settings
@@ -167,7 +168,10 @@ class Ingress:
         self._predictions = PredictionLog(
             args.prediction_log_dir, max_age_s=args.prediction_flush_s
         )
+        self._predictions.flush_periodically()  # loss window on kill -9: prediction_flush_s
         self._side_effects: set[asyncio.Task] = set()
+        # Feedback is checked against this snapshot, not a call to Retrieval per request.
+        self._known_items = KnownItems(lambda: retrieval.catalog_ids.remote())
 
     def _after_response(self, user_id: int, variant: Variant, result: Recommendations) -> None:
         """Metrics and the prediction log of a served answer, in a task the response does not
@@ -290,12 +294,7 @@ class Ingress:
                 and 0 < e["item_id"] <= MAX_ID
             }
         )
-        try:
-            known = (
-                set(await self._retrieval.known_items.remote(candidates)) if candidates else set()
-            )
-        except Exception as error:  # noqa: BLE001 - no catalog loaded yet
-            raise HTTPException(status_code=503, detail="item catalog unavailable") from error
+        known = await self._known(candidates)
         checked = check_feedback(
             body.events,
             known_items=lambda ids: known & set(ids),
@@ -323,6 +322,20 @@ class Ingress:
             return JSONResponse(status_code=422, content=response.model_dump())
         return response
 
+    async def _known(self, item_ids: list[int]) -> set[int]:
+        """The ids the catalog holds: from the snapshot held here; without one (never loaded,
+        or a catalog too large to hold), from Retrieval; neither: 503."""
+        if not item_ids:
+            return set()
+        try:
+            return await self._known_items.known(item_ids)
+        except Exception as error:  # noqa: BLE001 - no snapshot: ask Retrieval directly
+            log.info("no catalog snapshot (%s); asking Retrieval", error)
+        try:
+            return set(await self._retrieval.known_items.remote(item_ids))
+        except Exception as error:  # noqa: BLE001 - no catalog loaded yet
+            raise HTTPException(status_code=503, detail="item catalog unavailable") from error
+
     @api.get("/healthz")
     async def healthz(self) -> dict[str, str]:
         """Liveness: the ingress answers."""
@@ -342,7 +355,11 @@ class Ingress:
                     {champion["name"]: champion["loaded_at"]},
                 )
         ready = bool(retrieval["ready"] and ranking["ready"])
-        body = Readiness(ready=ready, deployments={"Retrieval": retrieval, "Ranking": ranking})
+        body = Readiness.of(
+            ready,
+            {"Retrieval": retrieval, "Ranking": ranking},
+            {"catalog_snapshot": self._known_items.describe()["error"]},
+        )
         return JSONResponse(status_code=200 if ready else 503, content=body.model_dump())
 
     @api.get("/metrics", include_in_schema=False)
@@ -350,9 +367,11 @@ class Ingress:
         return Response(process_metrics().exposition(), media_type=CONTENT_TYPE)
 
     def __del__(self) -> None:
+        """Serve calls this when the replica shuts down (SIGTERM, scale-down, redeploy): the
+        buffered prediction rows are written, and any still being recorded right after."""
         predictions = getattr(self, "_predictions", None)
         if predictions is not None:
-            predictions.flush()
+            predictions.close()
 
 
 def build(args: ServeArgs) -> Application:
