@@ -195,10 +195,15 @@ def _models(
 
 
 def _refuse_regression(previous: dict[str, str] | None, problems: dict[str, str]) -> None:
-    """A refresh that would lose something the current runtime has (Milvus busy while a
-    training step writes to it, the registry flickering) raises: ``HotSwap`` then keeps
-    serving the current runtime and tries again at the next check."""
-    if previous is not None and set(problems) - set(previous):
+    """A refresh that would lose something the current runtime has and gains nothing (Milvus
+    busy while a training step writes to it, the registry flickering) raises: ``HotSwap`` then
+    keeps serving the current runtime and tries again at the next check. One that resolves a
+    problem is taken even if it meets a new one: the models coming back after the registry was
+    missing is the first time Milvus is tried, and a missing index must not keep them out."""
+    if previous is None:
+        return
+    appeared, resolved = set(problems) - set(previous), set(previous) - set(problems)
+    if appeared and not resolved:
         raise RuntimeError(f"refresh incomplete, keeping the current runtime: {problems}")
 
 
