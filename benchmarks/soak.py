@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import random
 import sys
@@ -33,12 +34,19 @@ REPLICA_PREFIX = "ray::ServeReplica:"
 APP = "reco"
 
 
-def replica_processes(app: str = APP) -> dict[str, psutil.Process]:
-    """``Deployment#pid`` -> process, for every live replica of ``app``."""
+def replica_processes(app: str = APP, ancestor: int | None = None) -> dict[str, psutil.Process]:
+    """``Deployment#pid`` -> process, for every live replica of ``app`` that descends from
+    ``ancestor`` (default: this process, which started the local Ray): other Ray clusters on
+    the same machine may run an app of the same name."""
+    root = os.getpid() if ancestor is None else ancestor
     found = {}
     for proc in psutil.process_iter(["pid", "cmdline"]):
         title = " ".join(proc.info.get("cmdline") or [])
-        if title.startswith(f"{REPLICA_PREFIX}{app}:"):
+        try:
+            ours = any(parent.pid == root for parent in proc.parents())
+        except psutil.Error:
+            continue
+        if ours and title.startswith(f"{REPLICA_PREFIX}{app}:"):
             # "Retrieval", or "Retrieval.method" while it runs a call
             deployment = title.removeprefix(f"{REPLICA_PREFIX}{app}:").split()[0].split(".")[0]
             found[f"{deployment}#{proc.pid}"] = proc

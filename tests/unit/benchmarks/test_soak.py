@@ -1,4 +1,5 @@
 import random
+import time
 
 from benchmarks.soak import _request, summarize
 
@@ -27,3 +28,25 @@ def test_requests_are_seeded_and_feedback_carries_event_ids():
     assert path == "/v1/feedback" and all(len(e["event_id"]) == 32 for e in body["events"])
     path, body = _request(random.Random(1), 300, False)
     assert path == "/v1/recommend" and 1 <= body["user_id"] <= 300
+
+
+def test_only_replicas_below_the_given_process_are_found():
+    import subprocess
+
+    from benchmarks.soak import replica_processes
+
+    # Titled like an Ingress replica of app "reco" (as Ray titles its workers), below this
+    # process; a sibling process stands for another Ray cluster's driver.
+    replica = subprocess.Popen(["bash", "-c", 'exec -a "ray::ServeReplica:reco:Ingress" sleep 30'])
+    sibling = subprocess.Popen(["sleep", "30"])
+    try:
+        deadline = time.monotonic() + 10
+        while not replica_processes("reco") and time.monotonic() < deadline:
+            time.sleep(0.05)  # until bash has exec'd
+        assert list(replica_processes("reco")) == [f"Ingress#{replica.pid}"]
+        assert replica_processes("other") == {}
+        assert replica_processes("reco", ancestor=sibling.pid) == {}
+    finally:
+        for proc in (replica, sibling):
+            proc.kill()
+            proc.wait()
