@@ -64,22 +64,27 @@ def sample_rss(processes: dict[str, psutil.Process]) -> dict[str, float]:
     return out
 
 
-def summarize(samples: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """Per replica: RSS first, min, max, last (MiB) and last - first."""
-    series: dict[str, list[float]] = {}
+def summarize(samples: list[dict[str, Any]], warmup_s: float = 60.0) -> dict[str, dict[str, float]]:
+    """Per replica: RSS first, min, max, last (MiB), last - first, and the growth after the
+    warm-up (last - the first sample at or after ``warmup_s``: caches and allocator pools
+    fill in the first seconds of load; what grows after that is what a leak looks like)."""
+    series: dict[str, list[tuple[float, float]]] = {}
     for sample in samples:
         for name, rss in sample["rss_mib"].items():
-            series.setdefault(name, []).append(rss)
-    return {
-        name: {
+            series.setdefault(name, []).append((sample["t_s"], rss))
+    out = {}
+    for name, points in series.items():
+        values = [rss for _, rss in points]
+        warm = next((rss for t, rss in points if t >= warmup_s), values[-1])
+        out[name] = {
             "first": values[0],
             "min": min(values),
             "max": max(values),
             "last": values[-1],
             "growth": values[-1] - values[0],
+            "growth_after_warmup": values[-1] - warm,
         }
-        for name, values in series.items()
-    }
+    return out
 
 
 def _request(rng: random.Random, users: int, feedback: bool) -> tuple[str, dict]:
@@ -161,13 +166,14 @@ def markdown(
         f"--concurrency {options.concurrency}`, {platform.machine()}, "
         f"{psutil.cpu_count()} CPUs shared with other jobs): RSS per replica, MiB.",
         "",
-        "| replica | first | min | max | last | last − first |",
-        "|---|---:|---:|---:|---:|---:|",
+        f"| replica | first | min | max | last | last − first | last − at {options.warmup_s:g} s |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, row in sorted(summary.items()):
         lines.append(
             f"| {name.split('#')[0]} (pid {name.split('#')[1]}) | {row['first']:.0f} | "
-            f"{row['min']:.0f} | {row['max']:.0f} | {row['last']:.0f} | {row['growth']:+.0f} |"
+            f"{row['min']:.0f} | {row['max']:.0f} | {row['last']:.0f} | {row['growth']:+.0f} | "
+            f"{row['growth_after_warmup']:+.0f} |"
         )
     answers = ", ".join(f"{key}: {n}" for key, n in sorted(counts.items()))
     lines += ["", f"Answers: {answers}.", "<!-- soak:end -->"]
@@ -183,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=300)
     parser.add_argument("--feedback-every", type=int, default=5, help="0 = no feedback")
     parser.add_argument("--sample-s", type=float, default=15.0, help="RSS sampling interval")
+    parser.add_argument("--warmup-s", type=float, default=60.0, help="growth counted after")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--port", type=int, default=8766)
     parser.add_argument("--out", type=Path, default=None, help="JSON of every sample")
@@ -231,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     finally:
         serve.shutdown()
-    summary = summarize(samples)
+    summary = summarize(samples, options.warmup_s)
     print(json.dumps({"answers": counts, "rss_mib": summary}, indent=2))
     if options.out is not None:
         options.out.write_text(json.dumps({"answers": counts, "samples": samples}, indent=2))

@@ -10,15 +10,17 @@ def test_summary_per_replica_says_first_min_max_last_and_growth():
         {"t_s": 15, "rss_mib": {"Ingress#1": 120.0, "Retrieval#2": 290.0}},
         {"t_s": 30, "rss_mib": {"Ingress#1": 110.0}},  # Retrieval#2 gone (restarted)
     ]
-    summary = summarize(samples)
+    summary = summarize(samples, warmup_s=15)
     assert summary["Ingress#1"] == {
         "first": 100.0,
         "min": 100.0,
         "max": 120.0,
         "last": 110.0,
         "growth": 10.0,
+        "growth_after_warmup": -10.0,  # 110 - 120 (the sample at 15 s)
     }
     assert summary["Retrieval#2"]["growth"] == -10.0
+    assert summary["Retrieval#2"]["growth_after_warmup"] == 0.0  # its last sample is at 15 s
 
 
 def test_requests_are_seeded_and_feedback_carries_event_ids():
