@@ -26,6 +26,7 @@ from mlflow.pyfunc import PythonModel
 from components.data.columns import ITEM_ID, USER_ID
 from components.features.ranking import DEFAULT_FEATURES, RANKER_FEATURES
 from components.mlflow_models import ARTIFACT_KEY, RankerPyfunc, TwoTowerPyfunc, model_dir_of
+from components.stores import require_file
 
 if TYPE_CHECKING:  # for hints only: importing them costs torch and xgboost to every reader
     from components.ranker.model import Ranker
@@ -351,6 +352,23 @@ def download_model(tracking_uri: str, name: str, alias: str, destination: Path) 
 # Downloading ``models:/name@champion`` instead could fetch a newer model than the one whose tags
 # (its Milvus collection) were just read, if the alias moved in between.
 
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI (None for a server or another backend)."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(uri.removeprefix("sqlite:///").split("?", 1)[0])
+
+
+def require_registry(uri: str) -> None:
+    """Raise ``StoreMissingError`` when ``uri`` is an embedded (SQLite) registry whose file is
+    missing: MLflow would create an empty database there, and a serving replica would keep
+    reading that stand-in (MLflow caches the store per URI) after the real file is back."""
+    path = sqlite_path(uri)
+    if path is not None:
+        require_file(path, "MLflow registry")
+
+
 COLLECTION_TAG = "milvus_collection"  # the collection built from this two-tower version
 
 
@@ -404,6 +422,7 @@ def download_run_folder(
     """A folder logged by a run (e.g. the serving tables), or None when the run has none."""
     if not run_id:
         return None
+    require_registry(tracking_uri)
     try:
         listed = mlflow.artifacts.list_artifacts(
             run_id=run_id, artifact_path=artifact_path, tracking_uri=tracking_uri
@@ -431,9 +450,11 @@ class RegisteredVersions:
 
     def resolve(self, name: str, aliases: tuple[str, ...]) -> dict[str, ModelRef]:
         """Alias -> version for every alias of ``name`` that exists (one client per call)."""
+        require_registry(self.tracking_uri)
         client = registry_client(self.tracking_uri)
         refs = {alias: resolve_alias(client, name, alias) for alias in aliases}
         return {alias: ref for alias, ref in refs.items() if ref is not None}
 
     def download(self, ref: ModelRef, destination: Path) -> Path:
+        require_registry(self.tracking_uri)
         return download_version(self.tracking_uri, ref, destination)

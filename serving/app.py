@@ -33,6 +33,7 @@ from components.recommend.candidates import Query as CandidateQuery
 from components.recommend.catalog import append_catalog_updates, catalog_frame
 from components.recommend.experiment import CHAMPION_ALIAS, Variant, assign_variant
 from components.recommend.feedback import RecentEventIds, check_feedback, unknown_context_keys
+from components.recommend.known_items import KnownItems
 from components.recommend.prediction_log import PredictionLog, prediction_rows
 from components.recommend.results import Recommendations, finalize
 from components.settings import Settings
@@ -252,7 +253,10 @@ class Ingress:
             max_age_s=args.prediction_flush_s,
             erased=self._erased_among,
         )
+        self._predictions.flush_periodically()  # loss window on kill -9: prediction_flush_s
         self._side_effects: set[asyncio.Task] = set()
+        # Feedback is checked against this snapshot, not a call to Retrieval per request.
+        self._known_items = KnownItems(lambda: retrieval.catalog_ids.remote())
 
     def _erased_among(self, user_ids: set[int]) -> set[int]:
         """The erased users among ``user_ids`` (tombstones read on each flush: any replica's
@@ -413,12 +417,7 @@ class Ingress:
                 and 0 < e["item_id"] <= MAX_ID
             }
         )
-        try:
-            known = (
-                set(await self._retrieval.known_items.remote(candidates)) if candidates else set()
-            )
-        except Exception as error:  # noqa: BLE001 - no catalog loaded yet
-            raise HTTPException(status_code=503, detail="item catalog unavailable") from error
+        known = await self._known(candidates)
         checked = check_feedback(
             body.events,
             known_items=lambda ids: known & set(ids),
@@ -499,7 +498,23 @@ class Ingress:
         except Exception as error:  # noqa: BLE001 - stored: the replicas' poll merges it
             log.warning("catalog update stored, not merged yet: %s", error)
             merged = False
+        if merged:  # feedback about the new items is accepted from now on, not after a poll
+            await self._known_items.reload()
         return CatalogResponse(accepted=len(frame), merged=merged)
+
+    async def _known(self, item_ids: list[int]) -> set[int]:
+        """The ids the catalog holds: from the snapshot held here; without one (never loaded,
+        or a catalog too large to hold), from Retrieval; neither: 503."""
+        if not item_ids:
+            return set()
+        try:
+            return await self._known_items.known(item_ids)
+        except Exception as error:  # noqa: BLE001 - no snapshot: ask Retrieval directly
+            log.info("no catalog snapshot (%s); asking Retrieval", error)
+        try:
+            return set(await self._retrieval.known_items.remote(item_ids))
+        except Exception as error:  # noqa: BLE001 - no catalog loaded yet
+            raise HTTPException(status_code=503, detail="item catalog unavailable") from error
 
     @api.get("/healthz")
     async def healthz(self) -> dict[str, str]:
@@ -521,7 +536,11 @@ class Ingress:
                 )
         process_metrics().observe_ranking_status(ranking)
         ready = bool(retrieval["ready"] and ranking["ready"])
-        body = Readiness(ready=ready, deployments={"Retrieval": retrieval, "Ranking": ranking})
+        body = Readiness.of(
+            ready,
+            {"Retrieval": retrieval, "Ranking": ranking},
+            {"catalog_snapshot": self._known_items.describe()["error"]},
+        )
         return JSONResponse(status_code=200 if ready else 503, content=body.model_dump())
 
     @api.get("/metrics", include_in_schema=False)
@@ -529,9 +548,11 @@ class Ingress:
         return Response(process_metrics().exposition(), media_type=CONTENT_TYPE)
 
     def __del__(self) -> None:
+        """Serve calls this when the replica shuts down (SIGTERM, scale-down, redeploy): the
+        buffered prediction rows are written, and any still being recorded right after."""
         predictions = getattr(self, "_predictions", None)
         if predictions is not None:
-            predictions.flush()
+            predictions.close()
 
 
 def build(args: ServeArgs) -> Application:

@@ -16,6 +16,7 @@ import logging
 import threading
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from ray import serve
 
@@ -42,6 +43,7 @@ from serving.runtime import (
     load_retrieval_runtime,
     remove_scratch,
     replica_scratch,
+    runtime_degraded,
 )
 
 log = logging.getLogger(__name__)
@@ -69,6 +71,7 @@ class Retrieval:
             retire=RetrievalRuntime.retire,
             interval_s=self._options.refresh_interval_s,
             retire_after_s=self._options.retire_after_s,
+            degraded=runtime_degraded,
         )
         self._hot.start()
         self._events = EventTail(args.event_log_dir)
@@ -117,6 +120,9 @@ class Retrieval:
     def known_items(self, item_ids: list[int]) -> list[int]:
         return self._hot.current.known_items(item_ids)
 
+    def catalog_ids(self) -> np.ndarray:
+        return self._hot.current.catalog_ids()
+
     def refresh(self) -> bool:
         """Check the aliases now instead of at the next tick (operators, tests)."""
         return self._hot.refresh()
@@ -148,6 +154,7 @@ class Ranking:
             retire=RankingRuntime.retire,
             interval_s=args.ranking.refresh_interval_s,
             retire_after_s=args.retrieval.retire_after_s,
+            degraded=runtime_degraded,
         )
         self._hot.start()
 

@@ -6,6 +6,10 @@ current one (requests keep using the current one meanwhile), swaps the reference
 assignment, and retires what the new runtime no longer uses after a grace period, so a request
 that started on the old runtime finishes on it. A failed build leaves the current runtime in
 place and is retried at the next check: a refresh can never fail a request.
+
+While the current runtime is degraded (a dependency was missing: ``degraded``) or the last build
+failed, checks come sooner, with backoff (``Backoff``: 1 s, 2 s, 4 s ... up to ``interval_s``),
+so a store that comes back is picked up within seconds, not at the next regular check.
 """
 
 from __future__ import annotations
@@ -21,6 +25,23 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+class Backoff:
+    """Delays that double from ``first_s`` up to ``cap_s``; ``reset`` starts over."""
+
+    def __init__(self, first_s: float = 1.0, cap_s: float = 30.0) -> None:
+        self.first_s = first_s
+        self.cap_s = cap_s
+        self._next = first_s
+
+    def next(self) -> float:
+        delay = min(self._next, self.cap_s)
+        self._next = min(self._next * 2, self.cap_s)
+        return delay
+
+    def reset(self) -> None:
+        self._next = self.first_s
+
+
 class HotSwap(Generic[T]):
     def __init__(
         self,
@@ -30,6 +51,8 @@ class HotSwap(Generic[T]):
         retire: Callable[[T, T], None] | None = None,
         interval_s: float = 30.0,
         retire_after_s: float = 30.0,
+        degraded: Callable[[T], bool] | None = None,
+        retry_first_s: float = 1.0,
     ) -> None:
         self.name = name
         self._build = build
@@ -37,6 +60,8 @@ class HotSwap(Generic[T]):
         self._retire = retire
         self.interval_s = interval_s
         self.retire_after_s = retire_after_s
+        self._degraded = degraded
+        self._backoff = Backoff(retry_first_s, interval_s)
         self._lock = threading.Lock()  # one build at a time
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -53,8 +78,18 @@ class HotSwap(Generic[T]):
     def stop(self) -> None:
         self._stop.set()
 
+    def next_wait_s(self) -> float:
+        """How long until the next check: the backoff's next delay while degraded or failing,
+        else the regular interval."""
+        self._backoff.cap_s = self.interval_s  # live: reconfigure may change the interval
+        degraded = self._degraded is not None and self._degraded(self.current)
+        if degraded or self.last_error is not None:
+            return self._backoff.next()
+        self._backoff.reset()
+        return self.interval_s
+
     def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
+        while not self._stop.wait(self.next_wait_s()):
             self.refresh()
 
     def refresh(self, force: bool = False) -> bool:

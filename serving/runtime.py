@@ -10,11 +10,13 @@ next refresh check tries again.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import shutil
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -90,21 +92,104 @@ def limit_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+# --- scratch folders ---------------------------------------------------------------------------
+# A replica downloads models and copies Milvus Lite folders into its own scratch folder. It holds
+# an exclusive lock on the folder's OWNER file for its whole life (the kernel drops the lock when
+# the process dies, however it dies), so a folder whose lock can be taken belongs to nobody: each
+# new replica removes such leftovers of dead replicas before making its own.
+
+OWNER_FILE = ".owner"
+UNOWNED_GRACE_S = 60.0  # a folder without an owner file may be one being created right now
+_owned: dict[Path, int] = {}  # this process's scratch folders -> the locked owner file
+
+
+def _pid_of(folder: Path) -> int | None:
+    """The pid in a ``<role>-<pid>-<random>`` folder name."""
+    parts = folder.name.split("-")
+    return int(parts[1]) if len(parts) >= 3 and parts[1].isdigit() else None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
+def _unowned(folder: Path, now: float) -> bool:
+    """Whether no live process owns ``folder`` (its owner lock is free; without an owner file,
+    a folder older than the grace whose pid is gone)."""
+    owner = folder / OWNER_FILE
+    try:
+        fd = os.open(owner, os.O_RDWR)
+    except FileNotFoundError:
+        pid = _pid_of(folder)
+        old = now - folder.stat().st_mtime > UNOWNED_GRACE_S
+        return old and pid is not None and not _pid_alive(pid)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False  # a live replica holds it
+    finally:
+        os.close(fd)  # closing drops the probe's lock
+    return True
+
+
+def clean_stale_scratch(root: Path) -> list[Path]:
+    """Remove the scratch folders under ``root`` that no live process owns; returns them."""
+    removed = []
+    if not root.is_dir():
+        return removed
+    now = time.time()
+    for folder in sorted(root.iterdir()):
+        if not folder.is_dir() or folder in _owned:
+            continue
+        try:
+            if _unowned(folder, now):
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+        except OSError as error:  # raced with its owner removing it: nothing to do
+            log.debug("scratch %s: %s", folder, error)
+    if removed:
+        log.info("removed %d scratch folders of dead replicas under %s", len(removed), root)
+    return removed
+
+
 def replica_scratch(args: ServeArgs, role: str) -> Path:
-    """A private scratch folder per replica (downloads, Milvus Lite copies)."""
+    """A private scratch folder per replica (downloads, Milvus Lite copies), owned (locked) for
+    the replica's life; leftovers of dead replicas are removed first."""
     args.scratch_dir.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f"{role}-{os.getpid()}-", dir=args.scratch_dir))
+    clean_stale_scratch(args.scratch_dir)
+    path = Path(tempfile.mkdtemp(prefix=f"{role}-{os.getpid()}-", dir=args.scratch_dir))
+    fd = os.open(path / OWNER_FILE, os.O_CREAT | os.O_RDWR, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    _owned[path] = fd
+    return path
 
 
 def remove_scratch(path: Path | None) -> None:
-    if path is not None:
-        shutil.rmtree(path, ignore_errors=True)
+    """Remove a replica's scratch folder (when it retires) and release its ownership."""
+    if path is None:
+        return
+    shutil.rmtree(path, ignore_errors=True)
+    fd = _owned.pop(path, None)
+    if fd is not None:
+        os.close(fd)
 
 
 def open_store(args: ServeArgs) -> Any:
-    from components.features.store import feature_store
+    """The online store, opened only if its files exist (never an empty stand-in)."""
+    from components.features.store import open_existing_store
 
-    return feature_store(args.feast_repo, args.feast_online_store, args.feast_project)
+    return open_existing_store(args.feast_repo, args.feast_online_store, args.feast_project)
+
+
+def runtime_degraded(runtime: RetrievalRuntime | RankingRuntime) -> bool:
+    """Something failed to load (``HotSwap`` then checks again sooner, with backoff)."""
+    return bool(runtime.problems)
 
 
 def _reuse_or_open_store(
@@ -130,10 +215,15 @@ def _models(
 
 
 def _refuse_regression(previous: dict[str, str] | None, problems: dict[str, str]) -> None:
-    """A refresh that would lose something the current runtime has (Milvus busy while a
-    training step writes to it, the registry flickering) raises: ``HotSwap`` then keeps
-    serving the current runtime and tries again at the next check."""
-    if previous is not None and set(problems) - set(previous):
+    """A refresh that would lose something the current runtime has and gains nothing (Milvus
+    busy while a training step writes to it, the registry flickering) raises: ``HotSwap`` then
+    keeps serving the current runtime and tries again at the next check. One that resolves a
+    problem is taken even if it meets a new one: the models coming back after the registry was
+    missing is the first time Milvus is tried, and a missing index must not keep them out."""
+    if previous is None:
+        return
+    appeared, resolved = set(problems) - set(previous), set(previous) - set(problems)
+    if appeared and not resolved:
         raise RuntimeError(f"refresh incomplete, keeping the current runtime: {problems}")
 
 
@@ -282,6 +372,10 @@ class RetrievalRuntime:
 
     def known_items(self, item_ids: list[int]) -> list[int]:
         return request.known_items(self._sources(), item_ids)
+
+    def catalog_ids(self) -> np.ndarray:
+        """Every item id the catalog holds (the ingress's snapshot for feedback checks)."""
+        return np.asarray(self._sources().catalog.ids, dtype=np.int64)
 
     def is_stale(self) -> bool:
         """An alias moved, or a part that failed to load may load now."""

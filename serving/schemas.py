@@ -158,8 +158,34 @@ class ErasureResponse(BaseModel):
 
 
 class Readiness(BaseModel):
-    ready: bool
+    ready: bool = Field(description="a champion retriever, catalog and ranker are loaded")
+    degraded: dict[str, str] = Field(
+        default_factory=dict,
+        description="every dependency serving without right now, by name (e.g. "
+        '"Retrieval.online_store", "Ranking.ranker", "Ingress.catalog_snapshot"): why. '
+        "Replicas retry these with backoff and recover without a restart.",
+    )
     deployments: dict[str, Any]
+
+    @classmethod
+    def of(
+        cls,
+        ready: bool,
+        deployments: dict[str, dict[str, Any]],
+        ingress: dict[str, str | None] | None = None,
+    ) -> "Readiness":
+        """From each deployment's ``status()`` (its ``problems`` and last ``refresh_error``)
+        and the ingress's own (name -> error or None)."""
+        degraded: dict[str, str] = {}
+        for name, status in deployments.items():
+            for part, problem in (status.get("problems") or {}).items():
+                degraded[f"{name}.{part}"] = str(problem)
+            if status.get("refresh_error"):
+                degraded[f"{name}.refresh"] = str(status["refresh_error"])
+        for part, problem in (ingress or {}).items():
+            if problem:
+                degraded[f"Ingress.{part}"] = problem
+        return cls(ready=ready, degraded=degraded, deployments=deployments)
 
 
 class CatalogBody(BaseModel):

@@ -31,6 +31,7 @@ from components.features.columns import (
     USER_FEATURES,
     USER_VIEW,
 )
+from components.stores import require_file
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -103,6 +104,24 @@ def feature_store(repo_dir: Path, online_store: str | None, project: str) -> Fea
     repo_dir.mkdir(parents=True, exist_ok=True)
     config = feature_store_config(repo_dir, online_store, project)
     _write_yaml(repo_dir / FEATURE_STORE_YAML, config)
+    return FeatureStore(repo_path=str(repo_dir), config=RepoConfig(repo_path=repo_dir, **config))
+
+
+def open_existing_store(repo_dir: Path, online_store: str | None, project: str) -> FeatureStore:
+    """The store as a reader (a serving replica) opens it: the registry file, and for SQLite the
+    online-store file, must already exist. Feast would otherwise create empty ones (SQLite
+    creates the file on connect) and keep its connection to that stand-in after the real file
+    is back; raising instead lets the caller report the missing file and try again later.
+    Nothing is created or written (no folder, no ``feature_store.yaml``)."""
+    repo_dir = Path(repo_dir).resolve()
+    config = feature_store_config(repo_dir, online_store, project)
+    required = {"registry": Path(config["registry"]["path"])}
+    if config["online_store"]["type"] == "sqlite":
+        required["online store"] = Path(config["online_store"]["path"])
+    for what, path in required.items():
+        require_file(path, f"Feast {what}")
+    from feast import FeatureStore, RepoConfig
+
     return FeatureStore(repo_path=str(repo_dir), config=RepoConfig(repo_path=repo_dir, **config))
 
 

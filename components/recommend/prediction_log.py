@@ -75,7 +75,9 @@ def write_predictions(directory: Path, rows: list[dict]) -> Path | None:
 
 class PredictionLog:
     """Thread-safe buffer; ``add`` flushes when ``max_rows`` are waiting or ``max_age_s`` passed
-    since the last flush. Call ``flush`` on shutdown."""
+    since the last flush, and ``flush_periodically`` flushes an idle buffer, so at most
+    ``max_age_s`` of rows are lost if the process is killed. ``close`` on shutdown flushes, and
+    rows added after it (answers still being recorded) are written at once."""
 
     def __init__(
         self,
@@ -93,6 +95,7 @@ class PredictionLog:
         self._rows: list[dict] = []
         self._lock = threading.Lock()
         self._last_flush = time.monotonic()
+        self._closed = threading.Event()
 
     def add(self, rows: list[dict]) -> Path | None:
         if self.directory is None or not rows:
@@ -102,6 +105,7 @@ class PredictionLog:
             due = (
                 len(self._rows) >= self.max_rows
                 or time.monotonic() - self._last_flush >= self.max_age_s
+                or self._closed.is_set()
             )
         return self.flush() if due else None
 
@@ -111,6 +115,22 @@ class PredictionLog:
             before = len(self._rows)
             self._rows = [r for r in self._rows if r[USER_ID] not in user_ids]
             return before - len(self._rows)
+
+    def flush_periodically(self) -> threading.Thread:
+        """A daemon thread flushing every ``max_age_s`` until ``close``."""
+
+        def loop() -> None:
+            while not self._closed.wait(self.max_age_s):
+                self.flush()
+
+        thread = threading.Thread(target=loop, name="prediction-log-flush", daemon=True)
+        thread.start()
+        return thread
+
+    def close(self) -> Path | None:
+        """Stop the periodic flush and write what is buffered (replica shutdown)."""
+        self._closed.set()
+        return self.flush()
 
     def flush(self) -> Path | None:
         with self._lock:

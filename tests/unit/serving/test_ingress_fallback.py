@@ -192,3 +192,43 @@ def test_the_retryable_503_and_its_retry_after_are_in_the_openapi_schema():
 
     answer = api.openapi()["paths"]["/v1/recommend"]["post"]["responses"]["503"]
     assert answer["headers"]["Retry-After"]["schema"] == {"type": "integer"}
+
+
+def test_feedback_checks_items_against_the_ingress_snapshot_while_retrieval_is_down():
+    from components.recommend.known_items import KnownItems
+    from serving.app import Ingress
+
+    state = {"down": False}
+
+    def catalog_ids():
+        if state["down"]:
+            raise RuntimeError("replica died")
+        return np.array([1, 2, 3])
+
+    class Self:  # what _known uses of an Ingress: the handle and the snapshot
+        _retrieval = Handle(catalog_ids=catalog_ids, known_items=fail)
+        _known_items = KnownItems(lambda: Self._retrieval.catalog_ids.remote())
+
+    known = Ingress.func_or_class._known
+
+    async def check():
+        assert await known(Self, [1, 9]) == {1}
+        state["down"] = True  # Retrieval restarting: the snapshot answers
+        assert await known(Self, [2, 3, 4]) == {2, 3}
+        assert Self._retrieval.known_items.calls == []  # never asked per request
+
+    asyncio.run(check())
+
+
+def test_feedback_without_any_catalog_is_a_503():
+    from components.recommend.known_items import KnownItems
+    from serving.app import Ingress
+
+    class Self:
+        _retrieval = Handle(catalog_ids=fail, known_items=fail)
+        _known_items = KnownItems(lambda: Self._retrieval.catalog_ids.remote())
+
+    with pytest.raises(HTTPException) as raised:
+        asyncio.run(Ingress.func_or_class._known(Self, [1]))
+    assert raised.value.status_code == 503
+    assert len(Self._retrieval.known_items.calls) == 1  # the snapshot failed: asked directly

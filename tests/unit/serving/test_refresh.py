@@ -1,7 +1,7 @@
 import threading
 import time
 
-from serving.refresh import HotSwap
+from serving.refresh import Backoff, HotSwap
 
 
 class Registry:
@@ -80,3 +80,30 @@ def test_readers_always_see_a_whole_runtime_during_swaps():
     stop.set()
     reader.join()
     assert seen <= set(range(1, 30)) and hot.current["version"] == 29
+
+
+def test_backoff_doubles_up_to_its_cap_and_resets():
+    backoff = Backoff(1.0, 5.0)
+    assert [backoff.next() for _ in range(5)] == [1.0, 2.0, 4.0, 5.0, 5.0]
+    backoff.reset()
+    assert backoff.next() == 1.0
+
+
+def test_checks_come_sooner_while_degraded_or_failing_and_regular_once_healthy():
+    registry = Registry()
+    state = {"degraded": True}
+    hot = HotSwap(
+        "test",
+        build=lambda previous: {"version": registry.version},
+        is_stale=lambda runtime: False,
+        degraded=lambda runtime: state["degraded"],
+        interval_s=30.0,
+        retry_first_s=1.0,
+    )
+    assert [hot.next_wait_s() for _ in range(4)] == [1.0, 2.0, 4.0, 8.0]
+    state["degraded"] = False
+    assert hot.next_wait_s() == 30.0
+    hot.last_error = "registry unreachable"  # a failed build retries with backoff, from 1 s
+    assert hot.next_wait_s() == 1.0
+    hot.interval_s = 1.5  # a live change of the interval caps the backoff too
+    assert hot.next_wait_s() == 1.5

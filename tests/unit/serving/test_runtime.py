@@ -47,6 +47,12 @@ def test_a_refresh_that_loses_a_part_is_refused():
     _refuse_regression({"ranker": "x"}, {})  # a part came back
     with pytest.raises(RuntimeError, match="keeping the current runtime"):
         _refuse_regression({}, {"online_store": "down"})
+    with pytest.raises(RuntimeError, match="keeping the current runtime"):
+        _refuse_regression({"ranker": "x"}, {"ranker": "x", "milvus": "busy"})
+    # The registry came back (models load), and Milvus, tried for the first time, is missing.
+    _refuse_regression(
+        {"retrieval_model": "x", "online_store": "y"}, {"online_store": "y", "milvus": "z"}
+    )
 
 
 def test_tables_origin_says_whether_real_tables_are_served():

@@ -1,3 +1,5 @@
+import time
+
 import pandas as pd
 
 from components.recommend.prediction_log import (
@@ -28,3 +30,20 @@ def test_buffer_flushes_by_age_or_size_and_is_off_without_a_folder(tmp_path):
     assert log.flush() is not None and len(list(tmp_path.glob("*.parquet"))) == 2
     off = PredictionLog(None)
     assert off.add(prediction_rows(1, [1], [1.0], "a", "v")) is None and off.flush() is None
+
+
+def test_an_idle_buffer_is_flushed_periodically_and_close_writes_the_rest(tmp_path):
+    log = PredictionLog(tmp_path, max_rows=1000, max_age_s=0.05)
+    log.add(prediction_rows(1, [1], [1.0], "a", "v"))  # no further request comes
+    thread = log.flush_periodically()
+    deadline = time.monotonic() + 5.0
+    while not list(tmp_path.glob("*.parquet")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(list(tmp_path.glob("*.parquet"))) == 1
+    log.add(prediction_rows(2, [2, 3], [1.0, 0.5], "a", "v"))
+    log.close()  # shutdown: the buffered rows are written, the thread stops
+    thread.join(timeout=5.0)
+    assert not thread.is_alive()
+    log.add(prediction_rows(3, [4], [1.0], "a", "v"))  # recorded after close: written at once
+    frames = [pd.read_parquet(p) for p in tmp_path.glob("*.parquet")]
+    assert sorted(pd.concat(frames)["user_id"].tolist()) == [1, 2, 2, 3]
