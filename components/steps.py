@@ -84,7 +84,7 @@ from components.retrieval.client import milvus_client
 from components.settings import Settings, get_settings
 from components.training_params import TrainingParams
 from components.two_tower.export import TwoTowerRetrieval, load_two_tower, save_two_tower
-from components.two_tower.train import TrainedTwoTower, train_two_tower
+from components.two_tower.train import TrainedTwoTower, train_like, train_two_tower
 
 log = logging.getLogger(__name__)
 
@@ -310,22 +310,32 @@ def train_ranking(
     two_tower_dir: str | Path,
     fit_path: str | Path,
     label_path: str | Path,
+    items_path: str | Path,
     ranker_dir: str | Path,
     *,
     candidate_k: int,
     seed: int = 0,
     settings: Settings | None = None,
 ) -> dict[str, float]:
-    """The ranker on the two-tower's candidates for the label window, judged against retrieval
-    order on held-out label users (`ranker.candidates.fit_ranker`): the verdict is saved with it."""
+    """The ranker on two-tower candidates for the label window, judged against retrieval order
+    on held-out label users (`ranker.candidates.fit_ranker`): the verdict is saved with it.
+
+    The candidates come from a tower trained like the served one (its recorded parameters) on
+    ``fit`` alone: the served tower learnt on the label window too, so its scores there know
+    the answers and a ranker trained on them learns to copy them. The co-visitation feature's
+    table is the serving tables' one built from ``fit``."""
     settings = settings or get_settings()
+    fit, items = _read(fit_path), _read(items_path)
+    served = load_two_tower(Path(two_tower_dir))
+    candidates_tower = TwoTowerRetrieval.from_trained(train_like(served.params, fit, items))
     ranker, stats = fit_ranker(
-        load_two_tower(Path(two_tower_dir)),
-        _read(fit_path),
+        candidates_tower,
+        fit,
         _read(label_path),
         candidate_k,
         feature_lookup(settings),
         seed=seed,
+        covisitation=build_serving_tables(fit, items).covisitation,
     )
     save_ranker(ranker, Path(ranker_dir))
     return stats
@@ -368,7 +378,14 @@ def evaluate(
     tower = load_two_tower(Path(two_tower_dir))
     ranker = load_ranker(Path(ranker_dir))
     figures, top, model_lists = evaluate_two_stage(
-        tower, ranker, train, test, catalog_size, candidate_k, feature_lookup(settings)
+        tower,
+        ranker,
+        train,
+        test,
+        catalog_size,
+        candidate_k,
+        feature_lookup(settings),
+        covisitation=build_serving_tables(train, items).covisitation,
     )
     results.update(figures)
     lists.update(model_lists)

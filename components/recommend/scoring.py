@@ -13,7 +13,12 @@ import numpy as np
 import pandas as pd
 
 from components.data.columns import ITEM_ID, USER_ID
-from components.features.columns import ITEM_AVAILABLE, RETRIEVAL_RANK, RETRIEVAL_SCORE
+from components.features.columns import (
+    COVISIT_SCORE,
+    ITEM_AVAILABLE,
+    RETRIEVAL_RANK,
+    RETRIEVAL_SCORE,
+)
 from components.features.ranking import ranker_feature_frame
 from components.features.store import FOUND
 from components.recommend.candidates import CandidatePool
@@ -24,8 +29,9 @@ class Scorer(Protocol):
 
 
 def candidate_pairs(pool: CandidatePool) -> pd.DataFrame:
-    """The (user, item, retrieval score, retrieval rank) rows the ranker matrix is built on."""
-    return pd.DataFrame(
+    """The (user, item, retrieval score, retrieval rank, co-visitation score) rows the ranker
+    matrix is built on (a pool without co-visitation scores gets the feature's default)."""
+    pairs = pd.DataFrame(
         {
             USER_ID: np.full(len(pool), pool.user_id, dtype=np.int64),
             ITEM_ID: pool.item_ids.astype(np.int64),
@@ -33,6 +39,9 @@ def candidate_pairs(pool: CandidatePool) -> pd.DataFrame:
             RETRIEVAL_RANK: pool.retrieval_ranks.astype(np.float64),
         }
     )
+    if pool.covisit_scores is not None:
+        pairs[COVISIT_SCORE] = np.asarray(pool.covisit_scores, dtype=np.float64)
+    return pairs
 
 
 def ranker_matrix(

@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 
 from components.data.columns import ITEM_ID, USER_ID
+from components.features.covisitation import covisitation_scores, neighbour_index
 from components.recommend.catalog import Catalog
-from components.recommend.tables import LAST_SEEN, NEIGHBOUR_ID, SCORE, ServingTables
+from components.recommend.tables import LAST_SEEN, SCORE, ServingTables
 
 _EMPTY_IDS = np.zeros(0, dtype=np.int64)
 _EMPTY_SCORES = np.zeros(0, dtype=np.float64)
@@ -67,13 +68,7 @@ class CandidateSources:
             for cat in cats:
                 by_category.setdefault(cat, []).append(rank)
         self._by_category = {c: np.asarray(r, dtype=np.int64) for c, r in by_category.items()}
-        self._covis: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        if covisitation is not None and len(covisitation):
-            for item, group in covisitation.groupby(ITEM_ID, sort=False):
-                self._covis[int(item)] = (
-                    group[NEIGHBOUR_ID].to_numpy(np.int64),
-                    group[SCORE].to_numpy(np.float64),
-                )
+        self._covis = neighbour_index(covisitation)
         self._seen: dict[int, np.ndarray] = {}
         if seen is not None and len(seen):
             ordered = seen.sort_values([USER_ID, LAST_SEEN, ITEM_ID], ascending=[True, False, True])
@@ -92,6 +87,11 @@ class CandidateSources:
     @property
     def has_covisitation(self) -> bool:
         return bool(self._covis)
+
+    def covisit_scores(self, history: Sequence[int] | np.ndarray, ids: np.ndarray) -> np.ndarray:
+        """The ranker's ``covisit_score`` of each candidate (``features.covisitation``: the
+        function training uses)."""
+        return covisitation_scores(self._covis, history, ids)
 
     def seen_items(self, user_id: int) -> np.ndarray:
         """Items the user engaged with in the training data, most recent first."""

@@ -317,3 +317,30 @@ def _fit(
             if epoch_done is not None and epoch_done(model, losses):
                 break
     return losses
+
+
+# The ``train_two_tower`` arguments a trained model records in ``params``.
+_RETRAIN_ARGS = (
+    "embedding_dim",
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "history_length",
+    "temperature",
+    "hidden_dims",
+    "id_dropout",
+    "weight_decay",
+    "seed",
+)
+
+
+def train_like(
+    params: dict[str, Any], interactions: pd.DataFrame, items: pd.DataFrame
+) -> TrainedTwoTower:
+    """A tower trained on ``interactions`` with the recorded ``params`` of another (same seed,
+    epochs, sizes): the ranker's candidates come from such a tower trained on the window before
+    its labels, so the retrieval scores it learns from never saw the answers."""
+    args = {k: params[k] for k in _RETRAIN_ARGS if k in params}
+    if "hidden_dims" in args:
+        args["hidden_dims"] = tuple(args["hidden_dims"])
+    return train_two_tower(interactions, items, progress=False, **args)
