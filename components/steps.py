@@ -38,7 +38,13 @@ from components.data.io import load_source, read_events
 from components.data.split import temporal_split
 from components.data.validation import validate_dataset
 from components.drift_reference import prediction_reference, reference_frames
-from components.evaluation.evaluate import evaluate_baselines, evaluate_recommendations
+from components.evaluation.evaluate import (
+    COLD_RECALL,
+    cold_item_recall,
+    cold_relevant_items,
+    evaluate_baselines,
+    evaluate_recommendations,
+)
 from components.evaluation.report import recall_curves, write_report
 from components.features.build import build_feature_tables, default_snapshot_times
 from components.features.ranking import ranker_feature_frame
@@ -389,10 +395,14 @@ def evaluate(
     )
     results.update(figures)
     lists.update(model_lists)
+    for name, found in lists.items():  # items first seen in the test window: content only
+        if name in results:
+            results[name][COLD_RECALL] = cold_item_recall(found, train, test)
     _write(prediction_reference(top), predictions_path)
     context = {
         "split_fingerprint": split_fingerprint(test),
         "users_evaluated": int(test[USER_ID].nunique()),
+        "cold_item_users": len(cold_relevant_items(train, test)),
         "catalog_size": catalog_size,
         "candidate_k": candidate_k,
         "seed": seed,
