@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 
+from components.two_tower.content import CONTENT_BUCKETS
 from components.two_tower.export import (
     CATALOG_FILE,
     CONFIG_FILE,
@@ -43,7 +44,14 @@ def trained():
             "created_at": pd.Timestamp("2026-01-01", tz="UTC"),
         }
     )
-    return train_two_tower(interactions, items, embedding_dim=8, epochs=1, progress=False)
+    return train_two_tower(
+        interactions,
+        items,
+        embedding_dim=8,
+        epochs=1,
+        progress=False,
+        content_buckets=CONTENT_BUCKETS,
+    )
 
 
 def test_save_then_load_gives_identical_embeddings(trained, tmp_path):
