@@ -85,6 +85,7 @@ def train_ranker_op(
     two_tower: Input[Model],
     fit: Input[Dataset],
     label: Input[Dataset],
+    items: Input[Dataset],
     feature_tables: Input[Dataset],
     candidate_k: int,
     seed: int,
@@ -96,7 +97,13 @@ def train_ranker_op(
     from components.steps import train_ranking
 
     for name, value in train_ranking(
-        two_tower.path, fit.path, label.path, ranker.path, candidate_k=candidate_k, seed=seed
+        two_tower.path,
+        fit.path,
+        label.path,
+        items.path,
+        ranker.path,
+        candidate_k=candidate_k,
+        seed=seed,
     ).items():
         metrics.log_metric(name, value)
 

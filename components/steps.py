@@ -39,7 +39,10 @@ from components.data.split import temporal_split
 from components.data.validation import validate_dataset
 from components.drift_reference import prediction_reference, reference_frames
 from components.evaluation.evaluate import (
+    COLD_RECALL,
     DEFAULT_KS,
+    cold_item_recall,
+    cold_relevant_items,
     evaluate_baselines,
     evaluate_recommendations,
     seen_items,
@@ -97,7 +100,7 @@ from components.retrieval.client import milvus_client
 from components.settings import Settings, get_settings
 from components.training_params import TrainingParams
 from components.two_tower.export import TwoTowerRetrieval, load_two_tower, save_two_tower
-from components.two_tower.train import TrainedTwoTower, train_two_tower
+from components.two_tower.train import TrainedTwoTower, train_like, train_two_tower
 
 log = logging.getLogger(__name__)
 
@@ -330,23 +333,33 @@ def train_ranking(
     two_tower_dir: str | Path,
     fit_path: str | Path,
     label_path: str | Path,
+    items_path: str | Path,
     ranker_dir: str | Path,
     *,
     candidate_k: int,
     seed: int = 0,
     settings: Settings | None = None,
 ) -> dict[str, float]:
-    """The ranker on the two-tower's candidates for the label window, judged against retrieval
-    order on held-out label users (`ranker.candidates.fit_ranker`): the verdict is saved with it."""
+    """The ranker on two-tower candidates for the label window, judged against retrieval order
+    on held-out label users (`ranker.candidates.fit_ranker`): the verdict is saved with it.
+
+    The candidates come from a tower trained like the served one (its recorded parameters) on
+    ``fit`` alone: the served tower learnt on the label window too, so its scores there know
+    the answers and a ranker trained on them learns to copy them. The co-visitation feature's
+    table is the serving tables' one built from ``fit``."""
     settings = settings or get_settings()
+    fit, items = _read(fit_path), _read(items_path)
+    served = load_two_tower(Path(two_tower_dir))
+    candidates_tower = TwoTowerRetrieval.from_trained(train_like(served.params, fit, items))
     ranker, stats = fit_ranker(
-        load_two_tower(Path(two_tower_dir)),
-        _read(fit_path),
+        candidates_tower,
+        fit,
         _read(label_path),
         candidate_k,
         feature_lookup(settings),
         seed=seed,
         table=settings.event_types,
+        covisitation=build_serving_tables(fit, items).covisitation,
     )
     save_ranker(ranker, Path(ranker_dir))
     return stats
@@ -397,17 +410,29 @@ def evaluate(
         k=EVALUATION_DEPTH,
     )
     figures, top, model_lists = evaluate_two_stage(
-        tower, ranker, train, test, catalog_size, candidate_k, feature_lookup(settings), rerank
+        tower,
+        ranker,
+        train,
+        test,
+        catalog_size,
+        candidate_k,
+        feature_lookup(settings),
+        rerank,
+        covisitation=build_serving_tables(train, items).covisitation,
     )
     results.update(figures)
     lists.update(model_lists)
     information, unknown = self_information(train, settings.event_types)
     for system, found in lists.items():  # what users see: diversity and novelty beside accuracy
         results[system].update(list_metrics(found, categories, information, unknown, DEFAULT_KS))
+    for name, found in lists.items():  # items first seen in the test window: content only
+        if name in results:
+            results[name][COLD_RECALL] = cold_item_recall(found, train, test)
     _write(prediction_reference(top), predictions_path)
     context = {
         "split_fingerprint": split_fingerprint(test),
         "users_evaluated": int(test[USER_ID].nunique()),
+        "cold_item_users": len(cold_relevant_items(train, test)),
         "catalog_size": catalog_size,
         "candidate_k": candidate_k,
         "seed": seed,

@@ -19,9 +19,16 @@ from tqdm.auto import tqdm
 from components.data.columns import ITEM_ID, USER_ID
 from components.data.events import EventTable, event_weights
 from components.evaluation.baselines import BASELINES
-from components.evaluation.metrics import RANKING_METRICS, coverage_at_k, metric_key
+from components.evaluation.metrics import (
+    RANKING_METRICS,
+    coverage_at_k,
+    metric_key,
+    recall_at_k,
+)
 
 DEFAULT_KS = (10, 100)
+COLD_K = 100
+COLD_RECALL = f"cold_recall@{COLD_K}"  # Recall@100 on items first seen in the test window
 
 
 def _items_by_user(frame: pd.DataFrame) -> dict[int, set[int]]:
@@ -90,6 +97,26 @@ def evaluate_recommendations(
             results[metric_key(name, k)] = float(metric(recommended, relevant, k))
         results[metric_key("coverage", k)] = float(coverage_at_k(recommended, catalog_size, k))
     return results
+
+
+def cold_relevant_items(train: pd.DataFrame, test: pd.DataFrame) -> dict[int, set[int]]:
+    """User id -> relevant test items that have no event at all in ``train`` (first seen in the
+    test window: a model can only find them from content); users without one are left out."""
+    known = set(train[ITEM_ID].to_numpy(np.int64).tolist())
+    cold = {u: items - known for u, items in relevant_items(test).items()}
+    return {u: items for u, items in cold.items() if items}
+
+
+def cold_item_recall(
+    recommended: Mapping[int, Sequence[int]],
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    k: int = COLD_K,
+) -> float:
+    """Recall@k restricted to cold items (``cold_relevant_items``), averaged over the users who
+    have one; 0 when no test item is cold."""
+    cold = cold_relevant_items(train, test)
+    return float(recall_at_k(recommended, cold, k)) if cold else 0.0
 
 
 def evaluate_baselines(

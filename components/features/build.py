@@ -55,6 +55,7 @@ from components.features.columns import (
     TOP_CATEGORIES_N,
     USER_CATEGORY_SHARES,
     USER_DAYS_SINCE_FIRST,
+    USER_DAYS_SINCE_LAST,
     USER_EVENTS_7D,
     USER_EVENTS_30D,
     USER_EVENTS_365D,
@@ -272,6 +273,7 @@ def user_features(
     shares = _CategoryShares(inputs)
     user_all = np.zeros(n_users, np.int64)
     user_items = np.zeros(n_users, np.float64)
+    user_last = np.full(n_users, np.iinfo(np.int64).min, np.int64)
 
     frames: list[pd.DataFrame] = []
     prev_k = 0
@@ -280,6 +282,7 @@ def user_features(
         new_u = u_code[prev_k:k]
         user_all += _count(new_u, n_users)
         user_items += np.bincount(new_u, weights=first_of_pair[prev_k:k], minlength=n_users)
+        np.maximum.at(user_last, new_u, ts[prev_k:k])
         shares.add(prev_k, k)
         changed = np.unique(new_u)
         shares.refresh(changed)
@@ -303,6 +306,7 @@ def user_features(
                     USER_RECENT_ITEMS: [recent.lists[u] for u in active],
                     USER_TOP_CATEGORIES: [shares.top[u] for u in active],
                     USER_CATEGORY_SHARES: [shares.shares[u] for u in active],
+                    USER_DAYS_SINCE_LAST: (w.t_ns - user_last[active]) / _DAY_NS,
                 }
             )
         )

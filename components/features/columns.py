@@ -124,6 +124,13 @@ RETRIEVAL_SCORE = _derived(
 RETRIEVAL_RANK = _derived(
     "retrieval_rank", PAIR_ENTITY, Source.RETRIEVAL, "0 = retrieval's best candidate for the user."
 )
+COVISIT_SCORE = _derived(
+    "covisit_score",
+    PAIR_ENTITY,
+    Source.RETRIEVAL,
+    f"Co-visitation of the candidate with the user's {RECENT_ITEMS_N} most recent positives: "
+    "sum of the serving tables' pair scores / (1 + position) (`features.covisitation`).",
+)
 
 # Item features (one row per item per snapshot).
 ITEM_EVENTS_7D = _item(
@@ -193,6 +200,12 @@ USER_CATEGORY_SHARES = _user(
     "",
     '"Action:0.4000|Comedy:0.2000": share of positive events per category, sums to 1.',
     ranker=Ranker.INPUT,
+)
+USER_DAYS_SINCE_LAST = _user(
+    "user_days_since_last",
+    Dtype.FLOAT64,
+    0.0,
+    "Days from the user's last event (any type) to the snapshot: recency.",
 )
 
 # For a candidate pair.

@@ -17,6 +17,7 @@ import pandas as pd
 
 from components.data.columns import CATEGORY_SEPARATOR, ITEM_ID, USER_ID
 from components.features.columns import (
+    COVISIT_SCORE,
     FEATURES,
     ITEM_CATEGORIES,
     ITEM_ENTITY,
@@ -117,7 +118,8 @@ def ranker_feature_frame(
     item_feats: pd.DataFrame | None,
     pairs: pd.DataFrame,
 ) -> pd.DataFrame:
-    """The ranker's matrix for (user_id, item_id[, retrieval_score, retrieval_rank]) pairs.
+    """The ranker's matrix for (user_id, item_id[, retrieval_score, retrieval_rank,
+    covisit_score]) pairs.
 
     ``user_feats`` / ``item_feats``: raw feature rows keyed by id (index or id column); unknown
     ids get ``DEFAULT_FEATURES``. ``None`` means the feature columns are already on ``pairs``
@@ -136,6 +138,7 @@ def ranker_feature_frame(
     else:
         by_score = pd.Series(-columns[RETRIEVAL_SCORE]).groupby(user_ids).rank(method="first")
         columns[RETRIEVAL_RANK] = by_score.to_numpy() - 1.0
+    columns[COVISIT_SCORE] = _numeric(flat, COVISIT_SCORE)
     for name in _ITEM_NUMERIC:
         columns[name] = _numeric(items, name)
     affinity, in_top, n_categories = _category_features(

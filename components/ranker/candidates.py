@@ -22,6 +22,8 @@ from components.evaluation.evaluate import (
     seen_items,
 )
 from components.evaluation.metrics import metric_key, paired_gain
+from components.features.columns import COVISIT_SCORE
+from components.features.covisitation import covisitation_scores, neighbour_index
 from components.features.ranking import RANKER_FEATURES, RETRIEVAL_RANK, RETRIEVAL_SCORE
 from components.ranker.actions import action_weights, pair_actions
 from components.ranker.model import Ranker, item_lists, label_candidates, top_scored, train_ranker
@@ -47,10 +49,15 @@ GATE_Z = 1.645
 
 
 def retrieve_candidates(
-    retrieval: TwoTowerRetrieval, history: pd.DataFrame, users: Sequence[int], k: int
+    retrieval: TwoTowerRetrieval,
+    history: pd.DataFrame,
+    users: Sequence[int],
+    k: int,
+    covisitation: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Top-k two-tower candidates (full catalog, items in ``history`` excluded) as a long frame:
-    user_id, item_id, retrieval_score, retrieval_rank (0 = best)."""
+    user_id, item_id, retrieval_score, retrieval_rank (0 = best), covisit_score (from the
+    ``covisitation`` table built from ``history``'s data, as serving's is; 0 without one)."""
     histories = recent_positive_items(history, retrieval.history_length)
     items, scores = recommend_two_tower(
         retrieval, users, histories, k=k, exclude=seen_items(history)
@@ -60,7 +67,17 @@ def retrieve_candidates(
         for user in users
         for rank, (item, score) in enumerate(zip(items[user], scores[user], strict=True))
     ]
-    return pd.DataFrame(rows, columns=[USER_ID, ITEM_ID, RETRIEVAL_SCORE, RETRIEVAL_RANK])
+    frame = pd.DataFrame(rows, columns=[USER_ID, ITEM_ID, RETRIEVAL_SCORE, RETRIEVAL_RANK])
+    index = neighbour_index(covisitation)
+    frame[COVISIT_SCORE] = np.concatenate(
+        [np.zeros(0)]
+        + [
+            covisitation_scores(index, histories.get(user, []), items[user])
+            for user in users
+            if items[user]
+        ]
+    )
+    return frame
 
 
 def feature_cutoffs(window: pd.DataFrame) -> pd.Series:
@@ -105,6 +122,7 @@ def fit_ranker(
     seed: int = 0,
     validation_share: float = VALIDATION_SHARE,
     table: EventTable | None = None,
+    covisitation: pd.DataFrame | None = None,
 ) -> tuple[Ranker, dict[str, float]]:
     """Train the ranker on the two-tower's candidates for the label window's users, retrieved
     from their ``fit`` history and labelled by what they did in ``label``; then judge it.
@@ -116,10 +134,12 @@ def fit_ranker(
     ``table`` (default: the settings' event table) and the gate judges their combined score.
     The stats include ``candidate_recall`` (the share of positive label pairs among the
     candidates: the ranker's ceiling), one line per head and both validation figures.
+    ``covisitation``: the serving tables' co-visitation built from ``fit`` (the
+    ``covisit_score`` feature; None = 0).
     """
     users = sorted(label[USER_ID].unique().tolist())
     held_out = validation_users(users, validation_share, seed)
-    candidates = retrieve_candidates(retrieval, fit, users, candidate_k)
+    candidates = retrieve_candidates(retrieval, fit, users, candidate_k, covisitation)
     features = candidate_features(candidates, feature_cutoffs(label), lookup)
     weights = action_weights(table)
     labels = label_candidates(candidates, pair_actions(label, table), list(weights))
@@ -170,6 +190,7 @@ def evaluate_two_stage(
     candidate_k: int,
     lookup: FeatureLookup,
     rerank: Rerank | None = None,
+    covisitation: pd.DataFrame | None = None,
 ) -> tuple[dict[str, dict[str, float]], pd.DataFrame, dict[str, dict[int, list[int]]]]:
     """Two-tower alone and two-tower + ranker on one split, through one evaluator: figures per
     system ("two_tower", "two_tower_ranker"), the ranker's top scored candidates per user (the
@@ -179,10 +200,11 @@ def evaluate_two_stage(
     the retrieval order when validation disabled it ("ranker_scored" keeps the ranker's own
     figures either way, for the record). With ``rerank``, ``RERANKED`` is what a user sees:
     the served scores (the ranker's, or minus the retrieval rank) through the business rules
-    and MMR, ``EVALUATION_DEPTH`` deep."""
+    and MMR, ``EVALUATION_DEPTH`` deep.
+    ``covisitation``: built from ``train``."""
     users = sorted(test[USER_ID].unique().tolist())
     depth = max(candidate_k, EVALUATION_DEPTH, CURVE_DEPTH)
-    candidates = retrieve_candidates(retrieval, train, users, depth)
+    candidates = retrieve_candidates(retrieval, train, users, depth, covisitation)
     retrieved = retrieval_lists(candidates)
     features = candidate_features(candidates, feature_cutoffs(test), lookup)
     scored = top_scored(ranker, candidates, features, k=depth)

@@ -82,6 +82,7 @@ class CandidatePool:
     available: np.ndarray
     primary_categories: np.ndarray
     allowed: np.ndarray  # in the requested categories (all True when none requested)
+    covisit_scores: np.ndarray | None = None  # the ranker's covisit_score per candidate
     item_categories: list[list[str]] = field(default_factory=list)
     titles: dict[int, str] = field(default_factory=dict)
     user_features: pd.DataFrame | None = None
@@ -252,6 +253,7 @@ def retrieve_candidates(
         available=catalog.is_available(ids),
         primary_categories=catalog.primary_categories(ids),
         allowed=allowed,
+        covisit_scores=sources.covisit_scores(history, ids),
         item_categories=catalog.categories_of(ids),
         titles=titles,
         fallbacks=fallbacks,

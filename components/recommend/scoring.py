@@ -15,6 +15,7 @@ import pandas as pd
 
 from components.data.columns import CATEGORY_SEPARATOR, ITEM_ID, USER_ID
 from components.features.columns import (
+    COVISIT_SCORE,
     FEATURES,
     ITEM_AVAILABLE,
     ITEM_CATEGORIES,
@@ -40,8 +41,9 @@ class Scorer(Protocol):
 
 
 def candidate_pairs(pool: CandidatePool) -> pd.DataFrame:
-    """The (user, item, retrieval score, retrieval rank) rows the ranker matrix is built on."""
-    return pd.DataFrame(
+    """The (user, item, retrieval score, retrieval rank, co-visitation score) rows the ranker
+    matrix is built on (a pool without co-visitation scores gets the feature's default)."""
+    pairs = pd.DataFrame(
         {
             USER_ID: np.full(len(pool), pool.user_id, dtype=np.int64),
             ITEM_ID: pool.item_ids.astype(np.int64),
@@ -49,6 +51,9 @@ def candidate_pairs(pool: CandidatePool) -> pd.DataFrame:
             RETRIEVAL_RANK: pool.retrieval_ranks.astype(np.float64),
         }
     )
+    if pool.covisit_scores is not None:
+        pairs[COVISIT_SCORE] = np.asarray(pool.covisit_scores, dtype=np.float64)
+    return pairs
 
 
 def ranker_matrix(
@@ -188,6 +193,11 @@ class ItemMatrix:
         out = np.empty((n, len(RANKER_FEATURES)), dtype=np.float64)
         out[:, _POSITION[RETRIEVAL_SCORE]] = pool.retrieval_scores
         out[:, _POSITION[RETRIEVAL_RANK]] = pool.retrieval_ranks
+        out[:, _POSITION[COVISIT_SCORE]] = (
+            DEFAULT_FEATURES[COVISIT_SCORE]
+            if pool.covisit_scores is None
+            else np.asarray(pool.covisit_scores, dtype=np.float64)
+        )
         for j, name in enumerate(_ITEM_COLUMNS):
             out[:, _POSITION[name]] = self.columns[rows, j]
         user = _user_row(user_features, pool.user_id)

@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 
 from components.data.columns import ITEM_ID, USER_ID
+from components.features.covisitation import covisitation_scores, neighbour_index
 from components.recommend.catalog import Catalog
 from components.recommend.tables import (
     FIRST_POSITIVE,
     LAST_SEEN,
-    NEIGHBOUR_ID,
     SCORE,
     ServingTables,
 )
@@ -82,13 +82,7 @@ class CandidateSources:
         self._pop_ids = pop[ITEM_ID].to_numpy(np.int64)
         self._pop_scores = pop[SCORE].to_numpy(np.float64)
         self._index_catalog()
-        self._covis: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        if covisitation is not None and len(covisitation):
-            for item, group in covisitation.groupby(ITEM_ID, sort=False):
-                self._covis[int(item)] = (
-                    group[NEIGHBOUR_ID].to_numpy(np.int64),
-                    group[SCORE].to_numpy(np.float64),
-                )
+        self._covis = neighbour_index(covisitation)
         self._seen: dict[int, np.ndarray] = {}
         self._positives: dict[int, np.ndarray] = {}
         if seen is not None and len(seen):
@@ -129,6 +123,11 @@ class CandidateSources:
     @property
     def has_covisitation(self) -> bool:
         return bool(self._covis)
+
+    def covisit_scores(self, history: Sequence[int] | np.ndarray, ids: np.ndarray) -> np.ndarray:
+        """The ranker's ``covisit_score`` of each candidate (``features.covisitation``: the
+        function training uses)."""
+        return covisitation_scores(self._covis, history, ids)
 
     def seen_items(self, user_id: int) -> np.ndarray:
         """Items the user had any event on in the training data (skips too), most recent

@@ -16,6 +16,7 @@ from torchrec import KeyedJaggedTensor
 from components.two_tower.model import (
     HISTORY_FEATURE,
     ITEM_CATEGORIES_FEATURE,
+    ITEM_CONTENT_FEATURE,
     ITEM_ID_FEATURE,
     USER_ID_FEATURE,
 )
@@ -78,13 +79,18 @@ def user_features(
 
 
 def item_features(
-    item_idx: Sequence[int] | np.ndarray, categories: Sequence[Sequence[int]]
+    item_idx: Sequence[int] | np.ndarray,
+    categories: Sequence[Sequence[int]],
+    content: Sequence[Sequence[int]] | None = None,
 ) -> KeyedJaggedTensor:
-    """Item-tower input: one item row each, plus the bag of its category rows."""
-    return keyed_jagged(
-        [ITEM_ID_FEATURE, ITEM_CATEGORIES_FEATURE],
-        [_single(item_idx), jagged_from_lists(categories)],
-    )
+    """Item-tower input: one item row each, the bag of its category rows and, for a model with
+    a content table, the bag of its hashed content rows."""
+    keys = [ITEM_ID_FEATURE, ITEM_CATEGORIES_FEATURE]
+    parts = [_single(item_idx), jagged_from_lists(categories)]
+    if content is not None:
+        keys.append(ITEM_CONTENT_FEATURE)
+        parts.append(jagged_from_lists(content))
+    return keyed_jagged(keys, parts)
 
 
 def user_features_padded(
@@ -98,10 +104,15 @@ def user_features_padded(
 
 
 def item_features_padded(
-    item_idx: np.ndarray, categories: np.ndarray, category_lengths: np.ndarray
+    item_idx: np.ndarray,
+    categories: np.ndarray,
+    category_lengths: np.ndarray,
+    content: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> KeyedJaggedTensor:
-    """``item_features`` from a padded category matrix."""
-    return keyed_jagged(
-        [ITEM_ID_FEATURE, ITEM_CATEGORIES_FEATURE],
-        [_single(item_idx), jagged_from_padded(categories, category_lengths)],
-    )
+    """``item_features`` from padded category (and content: matrix, lengths) matrices."""
+    keys = [ITEM_ID_FEATURE, ITEM_CATEGORIES_FEATURE]
+    parts = [_single(item_idx), jagged_from_padded(categories, category_lengths)]
+    if content is not None:
+        keys.append(ITEM_CONTENT_FEATURE)
+        parts.append(jagged_from_padded(*content))
+    return keyed_jagged(keys, parts)

@@ -5,8 +5,8 @@ A model folder holds (no pickled Python objects, so loading runs no stored code)
 - ``state_dict.pt``    the model's tensors (loaded with ``weights_only=True``)
 - ``config.json``      ``TwoTowerConfig`` and the training parameters
 - ``vocabularies.json`` users, items and categories (raw value -> table row, 0 = unknown)
-- ``catalog.json``     every catalog item id and its categories, for embedding items that were
-  never interacted with
+- ``catalog.json``     every catalog item id, its categories and its content tokens (title
+  words, decade), for embedding items that were never interacted with
 
 ``TwoTowerRetrieval`` is what serving and evaluation use: raw ids and raw histories in,
 float32 L2-normalised numpy vectors out.
@@ -23,9 +23,10 @@ import numpy as np
 import torch
 
 from components.two_tower.batching import item_features, user_features
+from components.two_tower.content import content_rows
 from components.two_tower.model import TwoTower, TwoTowerConfig
 from components.two_tower.train import TrainedTwoTower
-from components.two_tower.vocab import Vocabulary, lookup_bags
+from components.two_tower.vocab import UNKNOWN, Vocabulary, lookup_bags
 
 __all__ = ["TwoTowerRetrieval", "load_two_tower", "save_two_tower"]
 
@@ -66,7 +67,11 @@ def save_two_tower(trained: TrainedTwoTower, directory: Path) -> None:
     ids = sorted(trained.item_categories)
     _write_json(
         directory / CATALOG_FILE,
-        {"item_ids": ids, "categories": [trained.item_categories[i] for i in ids]},
+        {
+            "item_ids": ids,
+            "categories": [trained.item_categories[i] for i in ids],
+            "content": [trained.item_content.get(i, []) for i in ids],
+        },
     )
 
 
@@ -89,6 +94,7 @@ def load_two_tower(directory: Path) -> TwoTowerRetrieval:
         categories=Vocabulary.from_dict(vocab["categories"]),
         catalog_ids=catalog["item_ids"],
         catalog_categories=catalog["categories"],
+        catalog_content=catalog.get("content"),
         params=meta.get("params", {}),
     )
 
@@ -97,7 +103,7 @@ class TwoTowerRetrieval:
     """The serving form: embeds raw user ids + histories and raw item ids with the towers.
 
     Unknown user ids embed from their history alone, unknown history items are dropped, and
-    items the model never saw in training embed from their categories.
+    items the model never saw in training embed from their categories and content tokens.
     """
 
     def __init__(
@@ -109,15 +115,25 @@ class TwoTowerRetrieval:
         categories: Vocabulary,
         catalog_ids: Sequence[int],
         catalog_categories: Sequence[Sequence[str]],
+        catalog_content: Sequence[Sequence[str]] | None = None,
         params: dict[str, Any] | None = None,
     ) -> None:
         if len(catalog_ids) != len(catalog_categories):
             raise ValueError("one category list per catalog item")
+        if catalog_content is not None and len(catalog_content) != len(catalog_ids):
+            raise ValueError("one content token list per catalog item")
         self.model = model.eval()
         self.users, self.items, self.categories = users, items, categories
         self.params = dict(params or {})
         self._catalog = dict(
             zip((int(i) for i in catalog_ids), (list(c) for c in catalog_categories), strict=True)
+        )
+        self._content = dict(
+            zip(
+                (int(i) for i in catalog_ids),
+                (list(c) for c in catalog_content or [[] for _ in catalog_ids]),
+                strict=True,
+            )
         )
         self._catalog_ids = np.array(sorted(self._catalog), dtype=np.int64)
         self._catalog_vectors: np.ndarray | None = None
@@ -133,6 +149,7 @@ class TwoTowerRetrieval:
             categories=trained.categories,
             catalog_ids=ids,
             catalog_categories=[trained.item_categories[i] for i in ids],
+            catalog_content=[trained.item_content.get(i, []) for i in ids],
             params=trained.params,
         )
 
@@ -194,10 +211,23 @@ class TwoTowerRetrieval:
     def _embed_items(self, ids: np.ndarray) -> np.ndarray:
         rows = self.items.lookup(ids)
         bags = lookup_bags(self.categories, [self._catalog.get(i, []) for i in ids.tolist()])
+        buckets = self.model.config.content_buckets
+        content = (
+            [
+                content_rows(self._content.get(i, []) if row == UNKNOWN else [], buckets)
+                for i, row in zip(ids.tolist(), rows.tolist(), strict=True)
+            ]
+            if buckets
+            else None
+        )
         out = np.zeros((len(ids), self.embedding_dim), dtype=np.float32)
         with torch.inference_mode():
             for start in range(0, len(ids), BATCH):
                 stop = start + BATCH
-                kjt = item_features(rows[start:stop], bags[start:stop])
+                kjt = item_features(
+                    rows[start:stop],
+                    bags[start:stop],
+                    None if content is None else content[start:stop],
+                )
                 out[start:stop] = self.model.item_embedding(kjt).numpy()
         return out

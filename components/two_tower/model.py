@@ -1,7 +1,8 @@
 """The two-tower retrieval model: one TorchRec ``EmbeddingBagCollection``, two MLP projections.
 
 User tower:  [user-id embedding ; mean of the embeddings of the user's recent items] -> MLP
-Item tower:  [item-id embedding ; mean of the embeddings of the item's categories]   -> MLP
+Item tower:  [item-id embedding ; mean of the embeddings of the item's categories
+             ; mean of its hashed content tokens (title words, decade; ``content.py``)] -> MLP
 Both outputs are L2-normalised, so a score is a cosine similarity (and Milvus' IP metric on the
 exported vectors ranks exactly as the model does).
 
@@ -14,6 +15,9 @@ Tables (all in one ``EmbeddingBagCollection``):
   the items they touched, and rare items get gradient from both roles.
 - ``category_table`` rows = category vocabulary, feature ``item_categories``: an item that never
   appeared in training (id row 0) is still placed by its categories.
+- ``content_table`` rows = ``content_buckets`` + 1 hashed rows, feature ``item_content``: the
+  title's words and decade, so two new items of the same categories still differ. A model
+  saved before this table existed has ``content_buckets`` 0 and no such table.
 
 Row 0 of every table is "unknown" (see ``vocab.py``); training drops ids to 0 at a small rate so
 that row is a useful fallback rather than random noise.
@@ -35,12 +39,14 @@ USER_ID_FEATURE = "user_id"
 HISTORY_FEATURE = "history"
 ITEM_ID_FEATURE = "item_id"
 ITEM_CATEGORIES_FEATURE = "item_categories"
+ITEM_CONTENT_FEATURE = "item_content"
 USER_FEATURES = (USER_ID_FEATURE, HISTORY_FEATURE)
-ITEM_FEATURES = (ITEM_ID_FEATURE, ITEM_CATEGORIES_FEATURE)
+ITEM_FEATURES = (ITEM_ID_FEATURE, ITEM_CATEGORIES_FEATURE)  # plus ITEM_CONTENT_FEATURE if on
 
 USER_TABLE = "user_table"
 ITEM_TABLE = "item_table"
 CATEGORY_TABLE = "category_table"
+CONTENT_TABLE = "content_table"
 
 INIT_STD = 0.05  # small random start; the MLP and the normalisation set the output scale
 
@@ -56,6 +62,12 @@ class TwoTowerConfig:
     history_length: int = 20
     user_hidden_dims: tuple[int, ...] = field(default_factory=lambda: (128,))
     item_hidden_dims: tuple[int, ...] = field(default_factory=lambda: (128,))
+    content_buckets: int = 0  # hashed content rows; 0 = no content table (older models)
+
+    @property
+    def item_features(self) -> tuple[str, ...]:
+        """The item tower's features, in input order."""
+        return ITEM_FEATURES + ((ITEM_CONTENT_FEATURE,) if self.content_buckets else ())
 
     def __post_init__(self) -> None:
         self.user_hidden_dims = tuple(int(d) for d in self.user_hidden_dims)
@@ -63,6 +75,8 @@ class TwoTowerConfig:
         for name in ("num_users", "num_items", "num_categories"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1 (row 0 is the unknown row)")
+        if self.content_buckets < 0:
+            raise ValueError("content_buckets must be >= 0")
         if self.embedding_dim < 1 or self.history_length < 1:
             raise ValueError("embedding_dim and history_length must be >= 1")
         if any(d < 1 for d in (*self.user_hidden_dims, *self.item_hidden_dims)):
@@ -102,7 +116,7 @@ class TwoTower(nn.Module):
     """User and item towers over one ``EmbeddingBagCollection``; scores are cosine similarities.
 
     ``user_embedding`` takes a KJT with the keys ``USER_FEATURES``, ``item_embedding`` one with
-    ``ITEM_FEATURES`` (see ``batching.py``); ``forward`` scores aligned (user, item) pairs.
+    ``config.item_features`` (see ``batching.py``); ``forward`` scores aligned (user, item) pairs.
     """
 
     def __init__(self, config: TwoTowerConfig) -> None:
@@ -135,14 +149,26 @@ class TwoTower(nn.Module):
                 init_fn=_normal_init(INIT_STD),
             ),
         ]
+        if config.content_buckets:
+            tables.append(
+                EmbeddingBagConfig(
+                    name=CONTENT_TABLE,
+                    embedding_dim=dim,
+                    num_embeddings=config.content_buckets + 1,
+                    feature_names=[ITEM_CONTENT_FEATURE],
+                    pooling=PoolingType.MEAN,
+                    init_fn=_normal_init(INIT_STD),
+                )
+            )
+        self._item_features = config.item_features
         self.ebc = EmbeddingBagCollection(tables=tables, device=torch.device("cpu"))
         self.user_proj = _projection(len(USER_FEATURES) * dim, config.user_hidden_dims, dim)
-        self.item_proj = _projection(len(ITEM_FEATURES) * dim, config.item_hidden_dims, dim)
+        self.item_proj = _projection(len(self._item_features) * dim, config.item_hidden_dims, dim)
 
         pooled = {f: t.embedding_dim for t in tables for f in t.feature_names}
-        assert set(pooled) == set(USER_FEATURES) | set(ITEM_FEATURES), pooled
+        assert set(pooled) == set(USER_FEATURES) | set(self._item_features), pooled
         user_in = sum(pooled[f] for f in USER_FEATURES)
-        item_in = sum(pooled[f] for f in ITEM_FEATURES)
+        item_in = sum(pooled[f] for f in self._item_features)
         assert user_in == self.user_proj[0].in_features, "user tower input != pooled dims"
         assert item_in == self.item_proj[0].in_features, "item tower input != pooled dims"
         assert self.user_proj[-1].out_features == self.item_proj[-1].out_features == dim, (
@@ -176,7 +202,7 @@ class TwoTower(nn.Module):
 
     def item_embedding(self, item_kjt: KeyedJaggedTensor) -> torch.Tensor:
         """L2-normalised item vectors, shape (batch, embedding_dim)."""
-        return F.normalize(self.item_proj(self._pooled(item_kjt, ITEM_FEATURES)), dim=-1)
+        return F.normalize(self.item_proj(self._pooled(item_kjt, self._item_features)), dim=-1)
 
     def forward(self, user_kjt: KeyedJaggedTensor, item_kjt: KeyedJaggedTensor) -> torch.Tensor:
         """Score of each aligned (user, item) pair, shape (batch,), in [-1, 1]."""

@@ -21,7 +21,7 @@ only by its categories", which is how new users and new items are embedded at se
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,9 +31,10 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from components.data.columns import CATEGORIES, ITEM_ID, USER_ID
+from components.data.columns import CATEGORIES, ITEM_ID, TITLE, USER_ID
 from components.data.contract import split_categories
 from components.two_tower.batching import item_features_padded, user_features_padded
+from components.two_tower.content import content_rows, title_tokens
 from components.two_tower.history import PAD, WEIGHT, history_matrix, positive_interactions
 from components.two_tower.model import TwoTower, TwoTowerConfig
 from components.two_tower.vocab import UNKNOWN, Vocabulary, lookup_bags
@@ -47,7 +48,9 @@ class TrainedTwoTower:
 
     ``item_categories`` is the catalog: every item id of the ``items`` frame (and any item seen
     only in the interactions) -> its category names, so items never interacted with can be
-    embedded from their categories. ``loss_history`` holds the mean training loss per epoch.
+    embedded from their categories; ``item_content`` the same items' content tokens (title
+    words, decade: ``content.title_tokens``). ``loss_history`` holds the mean training loss per
+    epoch.
     """
 
     model: TwoTower
@@ -59,6 +62,7 @@ class TrainedTwoTower:
     loss_history: list[float]
     params: dict[str, Any] = field(default_factory=dict)
     train_seconds: float = 0.0
+    item_content: dict[int, list[str]] = field(default_factory=dict)
 
 
 def seed_everything(seed: int) -> None:
@@ -82,11 +86,32 @@ def catalog_categories(items: pd.DataFrame, extra_item_ids: np.ndarray) -> dict[
     return dict(sorted(catalog.items()))
 
 
+def catalog_content(items: pd.DataFrame, item_ids: Sequence[int]) -> dict[int, list[str]]:
+    """Item id -> content tokens of its title, for ``item_ids`` (no title: no tokens)."""
+    titles = (
+        dict(zip(items[ITEM_ID].to_numpy(np.int64).tolist(), items[TITLE], strict=True))
+        if TITLE in items.columns
+        else {}
+    )
+    return {int(i): title_tokens(titles.get(int(i))) for i in item_ids}
+
+
+def content_matrix(
+    item_ids: list[int | None], item_content: dict[int, list[str]], buckets: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Padded (len(item_ids), max tokens) matrix of hashed content rows, and lengths."""
+    empty: list[str] = []
+    return _padded([content_rows(item_content.get(i, empty), buckets) for i in item_ids])
+
+
 def category_matrix(
     item_ids: list[int | None], item_categories: dict[int, list[str]], categories: Vocabulary
 ) -> tuple[np.ndarray, np.ndarray]:
     """Padded (len(item_ids), max categories) matrix of category rows, and lengths."""
-    bags = lookup_bags(categories, [item_categories.get(i, []) for i in item_ids])
+    return _padded(lookup_bags(categories, [item_categories.get(i, []) for i in item_ids]))
+
+
+def _padded(bags: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     width = max([len(b) for b in bags] + [1])
     matrix = np.full((len(bags), width), PAD, dtype=np.int64)
     lengths = np.zeros(len(bags), dtype=np.int64)
@@ -130,6 +155,7 @@ def train_two_tower(
     hidden_dims: tuple[int, ...] = (128,),
     id_dropout: float = 0.1,
     weight_decay: float = 0.0,
+    content_buckets: int = 0,
     seed: int = 0,
     progress: bool = True,
     num_threads: int = 1,
@@ -150,6 +176,11 @@ def train_two_tower(
         hidden_dims: hidden layer sizes of both tower MLPs.
         id_dropout: chance an example's user id / item id is replaced by the unknown row.
         weight_decay: Adam L2 penalty.
+        content_buckets: hashed rows for the items' title tokens and decade (0, the default:
+            categories only; ``content.CONTENT_BUCKETS`` is the size used when on). Off by
+            default because validation said so: on ml-latest-small over seeds 0-2 it lifted the
+            label window's cold-item Recall@100 from about 0.002 to 0.024 but cost the tower's
+            validation Recall@100 0.393 -> 0.372 and NDCG@10 0.134 -> 0.117 (docs/quality.md).
         seed: makes initialisation, shuffling and dropout repeatable.
         progress: show a tqdm bar over batches.
         num_threads: torch intra-op threads while training, capped at 2 and restored after.
@@ -168,6 +199,7 @@ def train_two_tower(
     item_vocab = Vocabulary(positives[ITEM_ID].to_numpy())
     catalog = catalog_categories(items, positives[ITEM_ID].unique())
     categories = Vocabulary({c for cats in catalog.values() for c in cats})
+    content = catalog_content(items, list(catalog)) if content_buckets else {}
     config = TwoTowerConfig(
         num_users=len(users),
         num_items=len(item_vocab),
@@ -176,6 +208,7 @@ def train_two_tower(
         history_length=history_length,
         user_hidden_dims=tuple(hidden_dims),
         item_hidden_dims=tuple(hidden_dims),
+        content_buckets=content_buckets,
     )
 
     user_rows = users.lookup(positives[USER_ID].to_numpy())
@@ -185,6 +218,11 @@ def train_two_tower(
     history, history_lengths = history_matrix(user_rows, item_rows, history_length)
     # Categories of every item row; row 0 (the unknown item) has none.
     cat_matrix, cat_lengths = category_matrix([None, *item_vocab.values], catalog, categories)
+    content_bags = (
+        content_matrix([None, *item_vocab.values], content, content_buckets)
+        if content_buckets
+        else None
+    )
     counts = np.bincount(item_rows, minlength=len(item_vocab)).astype(np.float64)
     log_q_all = torch.from_numpy(np.log(np.maximum(counts, 1.0) / len(item_rows))).float()
 
@@ -198,6 +236,7 @@ def train_two_tower(
         "hidden_dims": list(hidden_dims),
         "id_dropout": id_dropout,
         "weight_decay": weight_decay,
+        "content_buckets": content_buckets,
         "seed": seed,
         "examples": len(positives),
         "mean_example_weight": float(weights.mean()),
@@ -208,7 +247,15 @@ def train_two_tower(
             return False
         model.eval()
         so_far = TrainedTwoTower(
-            model, config, users, item_vocab, categories, catalog, list(losses), params
+            model,
+            config,
+            users,
+            item_vocab,
+            categories,
+            catalog,
+            list(losses),
+            params,
+            item_content=content,
         )
         try:
             return bool(on_epoch(so_far))
@@ -229,6 +276,7 @@ def train_two_tower(
                 history_lengths,
                 cat_matrix,
                 cat_lengths,
+                content_bags,
                 log_q_all,
                 example_weights,
                 epochs=epochs,
@@ -254,6 +302,7 @@ def train_two_tower(
         loss_history=losses,
         params=params,
         train_seconds=time.perf_counter() - started,
+        item_content=content,
     )
 
 
@@ -265,6 +314,7 @@ def _fit(
     history_lengths: np.ndarray,
     cat_matrix: np.ndarray,
     cat_lengths: np.ndarray,
+    content_bags: tuple[np.ndarray, np.ndarray] | None,
     log_q_all: torch.Tensor,
     example_weights: torch.Tensor,
     *,
@@ -297,7 +347,16 @@ def _fit(
                 distinct_ids[rng.random(len(distinct)) < id_dropout] = UNKNOWN
                 user_kjt = user_features_padded(batch_users, history[batch], history_lengths[batch])
                 item_kjt = item_features_padded(
-                    distinct_ids, cat_matrix[distinct], cat_lengths[distinct]
+                    distinct_ids,
+                    cat_matrix[distinct],
+                    cat_lengths[distinct],
+                    None
+                    if content_bags is None
+                    # content speaks only for an item known by nothing else (see content.py)
+                    else (
+                        content_bags[0][distinct],
+                        np.where(distinct_ids == UNKNOWN, content_bags[1][distinct], 0),
+                    ),
                 )
                 loss = in_batch_softmax_loss(
                     model.user_embedding(user_kjt),
@@ -317,3 +376,31 @@ def _fit(
             if epoch_done is not None and epoch_done(model, losses):
                 break
     return losses
+
+
+# The ``train_two_tower`` arguments a trained model records in ``params``.
+_RETRAIN_ARGS = (
+    "embedding_dim",
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "history_length",
+    "temperature",
+    "hidden_dims",
+    "id_dropout",
+    "weight_decay",
+    "content_buckets",
+    "seed",
+)
+
+
+def train_like(
+    params: dict[str, Any], interactions: pd.DataFrame, items: pd.DataFrame
+) -> TrainedTwoTower:
+    """A tower trained on ``interactions`` with the recorded ``params`` of another (same seed,
+    epochs, sizes): the ranker's candidates come from such a tower trained on the window before
+    its labels, so the retrieval scores it learns from never saw the answers."""
+    args = {k: params[k] for k in _RETRAIN_ARGS if k in params}
+    if "hidden_dims" in args:
+        args["hidden_dims"] = tuple(args["hidden_dims"])
+    return train_two_tower(interactions, items, progress=False, **args)

@@ -4,6 +4,8 @@ import pytest
 
 from components.data.columns import ITEM_ID, USER_ID
 from components.evaluation.evaluate import (
+    cold_item_recall,
+    cold_relevant_items,
     evaluate_baselines,
     evaluate_recommendations,
     relevant_items,
@@ -67,3 +69,15 @@ def test_only_positive_test_events_are_relevant() -> None:
     test[VALUE] = [np.nan, np.nan, 1.5, 4.5, np.nan]
     assert relevant_items(test) == {1: {10}, 2: {20}}
     assert relevance_weights(test) == {1: {10: 5.0}, 2: {20: 2.0}}
+
+
+def test_cold_item_recall_counts_only_items_without_a_train_event() -> None:
+    train = frame([(1, 10), (2, 11), (3, 12)])
+    # user 1: 20 and 21 are cold, 11 is known; user 2: only known items; user 3: 22 is cold
+    test = frame([(1, 20), (1, 21), (1, 11), (2, 10), (3, 22)])
+    assert cold_relevant_items(train, test) == {1: {20, 21}, 3: {22}}
+    recommended = {1: [11, 20, 99], 2: [10], 3: [5, 6]}
+    # user 1 finds 1 of 2 cold items (11 does not count), user 3 none: (0.5 + 0) / 2
+    assert cold_item_recall(recommended, train, test) == pytest.approx(0.25)
+    assert cold_item_recall(recommended, train, test, k=1) == 0.0  # 20 is second
+    assert cold_item_recall(recommended, train, frame([(1, 10)])) == 0.0  # nothing cold

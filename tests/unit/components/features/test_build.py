@@ -106,6 +106,16 @@ def test_entities_appear_only_once_they_exist() -> None:
     assert str(users[fc.EVENT_TIMESTAMP].dtype) == "datetime64[ns, UTC]"
 
 
+def test_user_recency_is_the_days_from_the_last_event_to_the_snapshot() -> None:
+    users, _ = build_feature_tables(EVENTS, ITEMS, SNAPSHOTS)
+    # user 1: last event 2024-01-02 before the first snapshot (13 days), 2024-02-02 before the
+    # second (13 days); user 2: 2024-01-03 (12 days), then 2024-02-10 (5 days)
+    assert row(users, USER_ID, 1, SNAPSHOTS[0])[fc.USER_DAYS_SINCE_LAST] == pytest.approx(13.0)
+    assert row(users, USER_ID, 1, SNAPSHOTS[1])[fc.USER_DAYS_SINCE_LAST] == pytest.approx(13.0)
+    assert row(users, USER_ID, 2, SNAPSHOTS[0])[fc.USER_DAYS_SINCE_LAST] == pytest.approx(12.0)
+    assert row(users, USER_ID, 2, SNAPSHOTS[1])[fc.USER_DAYS_SINCE_LAST] == pytest.approx(5.0)
+
+
 def test_matches_a_brute_force_recomputation() -> None:
     rng = np.random.default_rng(7)
     n = 400
@@ -135,6 +145,9 @@ def test_matches_a_brute_force_recomputation() -> None:
             assert got[fc.USER_EVENTS_ALL] == len(hist)
             assert got[fc.USER_EVENTS_30D] == (hist[TIMESTAMP] > t - pd.Timedelta(days=30)).sum()
             assert got[fc.USER_ITEMS_ALL] == hist[ITEM_ID].nunique()
+            assert got[fc.USER_DAYS_SINCE_LAST] == pytest.approx(
+                (t - hist[TIMESTAMP].max()) / pd.Timedelta(days=1)
+            )
             latest = hist.drop_duplicates(ITEM_ID, keep="first")[ITEM_ID].tolist()[::-1]
             assert got[fc.USER_RECENT_ITEMS] == latest[: fc.RECENT_ITEMS_N]
             weights: dict[str, float] = {}

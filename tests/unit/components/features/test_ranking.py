@@ -29,6 +29,7 @@ USERS = pd.DataFrame(
         fc.USER_RECENT_ITEMS: [[10, 11], [12]],
         fc.USER_TOP_CATEGORIES: ["Action|Comedy|Drama", "Drama"],
         fc.USER_CATEGORY_SHARES: ["Action:0.5000|Comedy:0.3000|Drama:0.2000", "Drama:1.0000"],
+        fc.USER_DAYS_SINCE_LAST: [2.5, 30.0],
     }
 ).set_index(USER_ID)
 ITEMS = pd.DataFrame(
@@ -50,6 +51,7 @@ PAIRS = pd.DataFrame(
         USER_ID: [1, 1, 2, 1],
         ITEM_ID: [10, 11, 11, 12],
         RETRIEVAL_SCORE: [0.9, 0.7, 0.8, 0.1],
+        fc.COVISIT_SCORE: [0.0, 1.5, 0.25, 0.0],
     },
     index=[40, 41, 42, 43],
 )
@@ -97,3 +99,11 @@ def test_joined_training_rows_give_the_same_matrix_as_the_serving_lookup() -> No
         ranker_feature_frame(None, None, joined),
         ranker_feature_frame(USERS.reset_index(), ITEMS.reset_index(), joined),
     )
+
+
+def test_recency_and_co_visitation_reach_the_matrix_as_given() -> None:
+    matrix = ranker_feature_frame(USERS, ITEMS, PAIRS)
+    assert matrix[fc.USER_DAYS_SINCE_LAST].tolist() == [2.5, 2.5, 30.0, 2.5]
+    assert matrix[fc.COVISIT_SCORE].tolist() == [0.0, 1.5, 0.25, 0.0]
+    without = ranker_feature_frame(USERS, ITEMS, PAIRS.drop(columns=fc.COVISIT_SCORE))
+    assert without[fc.COVISIT_SCORE].tolist() == [DEFAULT_FEATURES[fc.COVISIT_SCORE]] * 4

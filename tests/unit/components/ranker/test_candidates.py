@@ -10,6 +10,7 @@ import pytest
 
 from components.data.columns import EVENT_TYPE, ITEM_ID, TIMESTAMP, USER_ID
 from components.evaluation.lists import reranked_lists
+from components.features.columns import COVISIT_SCORE
 from components.features.ranking import (
     RANKER_FEATURES,
     RETRIEVAL_RANK,
@@ -80,11 +81,30 @@ def lookup_recording(seen: list[pd.DataFrame]):
 def test_candidates_are_the_nearest_unseen_items_best_first() -> None:
     history = events([(3, 3, 0)])
     candidates = retrieve_candidates(CircleTower(), history, [3], k=4)
-    assert list(candidates.columns) == [USER_ID, ITEM_ID, RETRIEVAL_SCORE, RETRIEVAL_RANK]
+    assert list(candidates.columns) == [
+        USER_ID,
+        ITEM_ID,
+        RETRIEVAL_SCORE,
+        RETRIEVAL_RANK,
+        COVISIT_SCORE,
+    ]
+    assert candidates[COVISIT_SCORE].tolist() == [0.0] * 4  # no co-visitation table given
     assert candidates[RETRIEVAL_RANK].tolist() == [0, 1, 2, 3]
     assert 3 not in set(candidates[ITEM_ID])  # seen items are excluded
     assert set(candidates[ITEM_ID].head(2)) == {2, 4}
     assert candidates[RETRIEVAL_SCORE].is_monotonic_decreasing
+
+
+def test_candidates_carry_their_co_visitation_with_the_users_recent_items() -> None:
+    # user 3's history: item 5 (older), then item 3 (most recent)
+    history = events([(3, 5, 0), (3, 3, 1)])
+    table = pd.DataFrame({ITEM_ID: [3, 3, 5], "neighbour_id": [2, 4, 4], "score": [2.0, 1.0, 3.0]})
+    candidates = retrieve_candidates(CircleTower(), history, [3], k=4, covisitation=table)
+    by_item = dict(zip(candidates[ITEM_ID], candidates[COVISIT_SCORE], strict=True))
+    # item 2: 2.0 from item 3 (position 0); item 4: 1.0 / 1 + 3.0 / 2 from item 5 (position 1)
+    assert by_item[2] == pytest.approx(2.0)
+    assert by_item[4] == pytest.approx(2.5)
+    assert all(by_item[i] == 0.0 for i in by_item if i not in (2, 4))
 
 
 def test_features_are_taken_just_before_each_users_first_label_event() -> None:

@@ -2,7 +2,8 @@ import numpy as np
 import pandas as pd
 
 from components.data.columns import ITEM_ID, USER_ID
-from components.features.columns import ITEM_AVAILABLE, ITEM_EVENTS_30D
+from components.features.columns import COVISIT_SCORE, ITEM_AVAILABLE, ITEM_EVENTS_30D
+from components.features.covisitation import covisitation_scores, neighbour_index
 from components.features.ranking import DEFAULT_FEATURES, RANKER_FEATURES
 from components.features.store import FOUND
 from components.recommend.candidates import FALLBACK_RANKER, Query, retrieve_candidates
@@ -63,3 +64,26 @@ def test_finalize_without_ranker_scores_uses_retrieval_order_and_degrades(intera
     result = finalize(pool, Query(user_id=9, k=2, exclude=(1,)), 1.0, None)
     assert result.fallbacks == [FALLBACK_RANKER]
     assert [i.item_id for i in result.items] == [i for i in pool.item_ids.tolist() if i != 1][:2]
+
+
+class ByCovisitation:
+    def score(self, frame: pd.DataFrame) -> np.ndarray:
+        return frame[COVISIT_SCORE].to_numpy()
+
+
+def test_the_ranker_sees_each_candidates_co_visitation_with_the_history(interactions, items):
+    tables = build_serving_tables(interactions, items)
+    sources = CandidateSources.from_tables(tables)
+    pool = retrieve_candidates(
+        Query(user_id=9, k=3),
+        sources,
+        history=[2],
+        seen=[2],
+        user_vector=None,
+        embed_items=None,
+        search=None,
+    )
+    scores = score_candidates(pool, ByCovisitation(), None, None)
+    expected = covisitation_scores(neighbour_index(tables.covisitation), [2], pool.item_ids)
+    assert scores.tolist() == expected.tolist()
+    assert expected.max() > 0  # item 2 has neighbours (1, 3 and 4)

@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 
+from components.two_tower.content import CONTENT_BUCKETS
 from components.two_tower.export import (
     CATALOG_FILE,
     CONFIG_FILE,
@@ -32,17 +33,25 @@ def trained():
             + pd.to_timedelta(frame["seconds"], unit="s"),
         }
     )
-    # Items 30 and 31 are in the catalog but never interacted with (cold items).
+    # Items 30 to 33 are in the catalog but never interacted with (cold items); 32 and 33 share
+    # their categories and differ by title only.
     items = pd.DataFrame(
         {
-            "item_id": np.arange(32, dtype="int64"),
-            "title": "x",
-            "categories": ["A|B" if i % 2 else "C" for i in range(30)] + ["A|B", "C"],
+            "item_id": np.arange(34, dtype="int64"),
+            "title": ["x"] * 32 + ["Space Saga (1977)", "Love Letters (1999)"],
+            "categories": ["A|B" if i % 2 else "C" for i in range(30)] + ["A|B", "C", "A|B", "A|B"],
             "available": True,
             "created_at": pd.Timestamp("2026-01-01", tz="UTC"),
         }
     )
-    return train_two_tower(interactions, items, embedding_dim=8, epochs=1, progress=False)
+    return train_two_tower(
+        interactions,
+        items,
+        embedding_dim=8,
+        epochs=1,
+        progress=False,
+        content_buckets=CONTENT_BUCKETS,
+    )
 
 
 def test_save_then_load_gives_identical_embeddings(trained, tmp_path):
@@ -82,11 +91,31 @@ def test_vectors_are_float32_unit_length(trained):
 def test_catalog_includes_cold_items_embedded_by_category(trained):
     retrieval = TwoTowerRetrieval.from_trained(trained)
     ids, vectors = retrieval.item_embeddings()
-    assert ids.tolist() == list(range(32))
+    assert ids.tolist() == list(range(34))
     cold_ab, cold_c = vectors[30], vectors[31]
     assert not np.allclose(cold_ab, cold_c)  # same unknown id row, different categories
     outside_ab = retrieval.item_embeddings([777])[1][0]  # not in the catalog: no categories
     assert not np.allclose(outside_ab, cold_ab)
+
+
+def test_a_cold_item_gets_a_non_zero_embedding_that_differs_by_its_content(trained, tmp_path):
+    assert trained.config.content_buckets > 0
+    save_two_tower(trained, tmp_path / "model")
+    for retrieval in (TwoTowerRetrieval.from_trained(trained), load_two_tower(tmp_path / "model")):
+        _, vectors = retrieval.item_embeddings([32, 33])
+        space, love = vectors
+        assert np.linalg.norm(space) > 0.5 and np.linalg.norm(love) > 0.5
+        assert not np.allclose(space, love, atol=1e-4)  # same categories, different titles
+
+
+def test_a_known_items_vector_does_not_depend_on_its_title(trained):
+    """Content speaks only for items known by nothing else: a trained item's vector is its id's
+    and categories' (the title of a known item changing moves nothing)."""
+    retrieval = TwoTowerRetrieval.from_trained(trained)
+    known = int(trained.items.values[0])
+    before = retrieval.item_embeddings([known])[1]
+    retrieval._content[known] = ["w:entirely", "w:different", "decade:1950"]
+    np.testing.assert_array_equal(retrieval.item_embeddings([known])[1], before)
 
 
 def test_unknown_history_items_are_ignored(trained):
