@@ -10,14 +10,14 @@ ingest → split → features (Feast) → start (MLflow parent run)
 
 The test split is made by ``split`` but no step here receives it (the trial reads ``fit`` and
 ``label`` only, through the guard that refuses the test split). ``reco pipeline run --params
-best`` trains with the written configuration. The plain work is in ``run_trial`` /
-``select_trials`` below and in ``pipelines.search``; the components are thin wrappers.
+best`` trains with the written configuration. The plain work is in ``pipelines.trials``
+(``run_trial``, ``select_trials``; free of KFP, so a component body can import it) and
+``pipelines.search``; the components here are thin wrappers.
 """
 
 import json
-import math
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +26,7 @@ from kfp import compiler, dsl
 from components import kfp_ops
 from components.settings import Settings, get_settings
 from components.training_params import default
-from pipelines.search import (
-    DEFAULT_GRID,
-    SCORE,
-    TrialResult,
-    best_document,
-    best_path,
-    search_space,
-    select_best,
-    write_best,
-)
+from pipelines.search import DEFAULT_GRID, best_path, search_space
 from pipelines.training import step_environment
 
 PIPELINE_NAME = "reco-tuning"
@@ -47,118 +38,6 @@ def trial_configs(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     return [{"trial": i, **config} for i, config in enumerate(search_space(grid))]
 
 
-# --- the work, as plain functions ------------------------------------------------------------
-
-
-def run_trial(
-    fit_path: str | Path,
-    label_path: str | Path,
-    items_path: str | Path,
-    config: Mapping[str, Any],
-    *,
-    seed: int,
-    parent_run_id: str | None = None,
-    settings: Settings | None = None,
-    lookup: Callable | None = None,
-) -> TrialResult:
-    """One configuration on the validation window: the two-tower learns on ``fit`` with its
-    epoch count chosen on ``label``; the ranker learns on that tower's candidates and is judged
-    against retrieval order on label users it never learned from. The score is what serving
-    would serve (the ranker's NDCG@10 when it passed its gate, else retrieval's)."""
-    from components.ranker.candidates import fit_ranker
-    from components.registry import log_trial
-    from components.steps import _read as read_guarded  # refuses the test split
-    from components.steps import epochs_on_validation, feature_lookup
-    from components.training_params import TrainingParams
-    from components.two_tower.export import TwoTowerRetrieval
-    from components.two_tower.train import train_two_tower
-
-    settings = settings or get_settings()
-    trial = int(float(config["trial"]))
-    knobs = {k: v for k, v in config.items() if k != "trial"}
-    params = TrainingParams.parse({**knobs, "seed": seed})
-    knobs = {k: getattr(params, k) for k in knobs}  # KFP hands numbers back as floats
-    fit, label, items = read_guarded(fit_path), read_guarded(label_path), read_guarded(items_path)
-    chosen, figures = epochs_on_validation(
-        fit,
-        label,
-        items,
-        max_epochs=params.epochs,
-        embedding_dim=params.embedding_dim,
-        seed=seed,
-    )
-    trained = train_two_tower(
-        fit, items, embedding_dim=params.embedding_dim, epochs=chosen, seed=seed, progress=False
-    )
-    metrics: dict[str, float] = {
-        "epochs_chosen": float(chosen),
-        "validation_recall@100_retrieval_all_label_users": max(figures),
-    }
-    try:
-        ranker, stats = fit_ranker(
-            TwoTowerRetrieval.from_trained(trained),
-            fit,
-            label,
-            params.candidate_k,
-            lookup or feature_lookup(settings),
-            seed=seed,
-        )
-    except ValueError as error:  # no relevant candidate at all: nothing to judge
-        metrics["failed"] = 1.0
-        score = math.nan
-        warnings.warn(f"trial {trial} has no validation score: {error}", stacklevel=1)
-    else:
-        metrics.update({k: float(v) for k, v in stats.items()})
-        served = "validation_ndcg_ranker" if ranker.enabled else "validation_ndcg_retrieval"
-        score = float(stats.get(served, math.nan))
-    metrics[SCORE] = score
-    run_id = None
-    if parent_run_id:
-        judged = {k: v for k, v in metrics.items() if not math.isnan(v)}
-        run_id = log_trial(
-            settings.resolved_mlflow_uri, parent_run_id, f"trial-{trial}", knobs, judged
-        )
-    return TrialResult(trial=trial, config=knobs, score=score, metrics=metrics, run_id=run_id)
-
-
-def start_search(settings: Settings, source: str, seed: int, trials: int) -> str:
-    """The parent MLflow run every trial nests under; returns its id."""
-    from components.registry import start_tuning_run
-    from components.steps import run_id
-
-    return start_tuning_run(
-        settings.resolved_mlflow_uri,
-        settings.mlflow_experiment,
-        settings.mlflow_artifact_root,
-        f"tuning-{run_id()}",
-        {"source": source, "seed": seed, "trials": trials, "score": SCORE},
-    )
-
-
-def select_trials(
-    results: Sequence[str | TrialResult],
-    *,
-    source: str,
-    seed: int,
-    parent_run_id: str | None = None,
-    settings: Settings | None = None,
-) -> dict[str, Any]:
-    """The fan-in: the best trial on validation, written to the state folder and, when there is
-    a parent run, to MLflow. Returns the written document."""
-    settings = settings or get_settings()
-    parsed = [r if isinstance(r, TrialResult) else TrialResult.from_json(r) for r in results]
-    best = select_best(parsed)
-    document = best_document(best, parsed, source=source, seed=seed, parent_run_id=parent_run_id)
-    write_best(best_path(settings.state_dir), document)
-    if parent_run_id:
-        from components.registry import finish_tuning_run
-
-        finish_tuning_run(
-            settings.resolved_mlflow_uri, parent_run_id, best.config, SCORE, best.score, document
-        )
-    return document
-
-
 # --- the KFP components: thin wrappers -------------------------------------------------------
 
 
@@ -166,12 +45,20 @@ component = dsl.component(base_image=get_settings().pipeline_image, install_kfp_
 
 
 @component
-def start_search_op(source: str, seed: int, trials: list) -> str:
-    """Open the MLflow parent run of the search."""
-    from components.settings import get_settings
-    from pipelines.tuning import start_search
+def start_search_op(source: str, seed: int, trials: list, search: dsl.Output[dsl.Artifact]) -> str:
+    """Open the MLflow parent run of the search. Its id also travels as the ``search`` artefact:
+    the KFP local runner hands a parameter output of a task outside a ParallelFor to the tasks
+    inside it wrongly (kfp 2.17), an artefact correctly."""
+    from pathlib import Path
 
-    return start_search(get_settings(), source, seed, len(trials))
+    from components.settings import get_settings
+    from pipelines.trials import start_search
+
+    parent_run_id = start_search(get_settings(), source, seed, len(trials))
+    Path(search.path).parent.mkdir(parents=True, exist_ok=True)
+    Path(search.path).write_text(parent_run_id)
+    search.metadata["parent_run_id"] = parent_run_id
+    return parent_run_id
 
 
 @component
@@ -180,17 +67,19 @@ def trial_op(
     label: dsl.Input[dsl.Dataset],
     items: dsl.Input[dsl.Dataset],
     feature_tables: dsl.Input[dsl.Dataset],
+    search: dsl.Input[dsl.Artifact],
     config: dict,
     seed: int,
-    parent_run_id: str,
     metrics: dsl.Output[dsl.Metrics],
 ) -> str:
     """One configuration judged on the validation window (``feature_tables``: orders it after
     the features step, whose store the ranker reads). Returns the result as JSON."""
     import math
+    from pathlib import Path
 
-    from pipelines.tuning import run_trial
+    from pipelines.trials import run_trial
 
+    parent_run_id = Path(search.path).read_text().strip()
     result = run_trial(
         fit.path, label.path, items.path, config, seed=seed, parent_run_id=parent_run_id
     )
@@ -205,7 +94,7 @@ def select_op(results: list, source: str, seed: int, parent_run_id: str) -> str:
     """Pick the best trial on validation and write it out (state folder and MLflow)."""
     import json
 
-    from pipelines.tuning import select_trials
+    from pipelines.trials import select_trials
 
     document = select_trials(results, source=source, seed=seed, parent_run_id=parent_run_id)
     return json.dumps(document["params"], sort_keys=True)
@@ -244,9 +133,9 @@ def build_tuning_pipeline(settings: Settings, grid: Mapping[str, Sequence[Any]] 
                     label=split.outputs["label"],
                     items=ingest.outputs["items"],
                     feature_tables=features.outputs["feature_tables"],
+                    search=start.outputs["search"],
                     config=config,
                     seed=seed,
-                    parent_run_id=start.output,
                 )
             ).set_display_name("trial (validation window)")
         with_env(
@@ -254,7 +143,7 @@ def build_tuning_pipeline(settings: Settings, grid: Mapping[str, Sequence[Any]] 
                 results=dsl.Collected(trial.outputs["Output"]),
                 source=source,
                 seed=seed,
-                parent_run_id=start.output,
+                parent_run_id=start.outputs["Output"],
             )
         ).set_display_name("select best (writes best_params.json)")
 

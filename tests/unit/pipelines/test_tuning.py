@@ -57,4 +57,4 @@ def test_no_tuning_step_receives_the_test_split(tmp_path: Path) -> None:
                     readers.add(task["taskInfo"]["name"])
     assert readers == set()
     trial_inputs = spec["components"]["comp-trial-op"]["inputDefinitions"]["artifacts"]
-    assert set(trial_inputs) == {"fit", "label", "items", "feature_tables"}
+    assert set(trial_inputs) == {"fit", "label", "items", "feature_tables", "search"}
