@@ -47,7 +47,13 @@ def source_option() -> Any:
 
 def training_params(explicit: dict[str, Any], params: str | None) -> TrainingParams:
     """Explicit flags, then the tuned file named by ``--params``, then the declared defaults."""
+    from components.training_params import require_source
     from pipelines.search import best_path, read_best, resolve_params
+
+    try:
+        explicit = {**explicit, "source": require_source(explicit.get("source"))}
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--source") from error
 
     if params is None:
         return resolve_params(explicit)
@@ -191,9 +197,14 @@ def tune(
     `reco pipeline run --source ... --params best`.
     """
     from cli.progress import pipeline_console
+    from components.training_params import require_source
     from pipelines.search import DEFAULT_GRID, parse_grid, search_space
     from pipelines.tuning import run_tuning_local
 
+    try:
+        source = require_source(source)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--source") from error
     try:
         space = parse_grid(grid) if grid else DEFAULT_GRID
         trials = search_space(space, {"source": source, "seed": seed})

@@ -120,3 +120,9 @@ def test_pipeline_schedule_without_a_cluster_prints_the_crontab_line(monkeypatch
     assert result.exit_code == 0, result.output
     assert "0 4 * * * RECO_STATE_DIR=" in result.output
     assert "reco monitor retrain --train-source /data/shop" in result.output
+
+
+@pytest.mark.parametrize("command", ["run", "submit", "tune", "schedule"])
+def test_a_blank_source_is_a_usage_error(command: str) -> None:
+    result = CliRunner().invoke(app, ["pipeline", command, "--source", " "])
+    assert result.exit_code == 2 and "no training source" in result.output
