@@ -100,7 +100,9 @@ def select_op(results: list, source: str, seed: int, parent_run_id: str) -> str:
     return json.dumps(document["params"], sort_keys=True)
 
 
-def build_tuning_pipeline(settings: Settings, grid: Mapping[str, Sequence[Any]] | None = None):
+def build_tuning_pipeline(
+    settings: Settings, grid: Mapping[str, Sequence[Any]] | None = None
+) -> Any:
     """The pipeline; its ``trials`` parameter defaults to the grid's configurations (editable in
     the KFP UI). The source has no default: a search never runs on data nobody named."""
     env = step_environment(settings)
