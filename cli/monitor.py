@@ -1,4 +1,5 @@
-"""`reco monitor ...`: the Evidently drift check that may start a retraining."""
+"""`reco monitor ...`: the Evidently drift check that may start a retraining, and the scheduled
+retraining; both share one cool-down and one lock, and both need a named training source."""
 
 from __future__ import annotations
 
@@ -10,7 +11,19 @@ import typer
 
 from monitoring import config
 
-app = typer.Typer(help="Drift monitoring: compare recent traffic with the champion's training.")
+app = typer.Typer(help="Drift monitoring and scheduled retraining (one shared cool-down and lock).")
+
+TRAIN_SOURCE_HELP = (
+    "Data the retraining trains on: the event log and catalog folder (Parquet interactions/"
+    "items), a MovieLens folder, or 'synthetic' by name. Default: RECO_TRAINING_SOURCE; one of "
+    "them is required unless --dry-run."
+)
+
+
+def _missing_source(error: Exception) -> typer.Exit:
+    typer.secho(str(error), fg=typer.colors.RED, err=True)
+    typer.echo("no retraining started")
+    return typer.Exit(2)
 
 
 @app.command()
@@ -50,17 +63,17 @@ def check(
         config.MIN_EVENTS, min=1, help="Fewer events in a window is an error."
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Decide and record, start nothing."),
-    train_source: str | None = typer.Option(
-        None, help="Data source for the retraining (default: the pipeline's default)."
-    ),
+    train_source: str | None = typer.Option(None, help=TRAIN_SOURCE_HELP),
     epochs: int | None = typer.Option(None, min=1, help="Two-tower epochs for the retraining."),
     as_json: bool = typer.Option(False, "--json", help="Print the decision as JSON."),
 ) -> None:
     """Run one drift check: Evidently report (HTML + JSON), decision, retraining on drift.
 
-    Exits 0 after any decision, 2 when a window cannot be compared (nothing is started).
+    Exits 0 after any decision, 2 when a window cannot be compared or no training source is
+    named (nothing is started).
     """
     from components.settings import get_settings
+    from components.training_params import MissingTrainingSource
     from monitoring.drift import DriftCheckError, check_key_features
     from monitoring.job import check as run_check
 
@@ -88,6 +101,8 @@ def check(
             retrain_arguments=arguments,
             min_events=min_events,
         )
+    except MissingTrainingSource as error:
+        raise _missing_source(error) from error
     except DriftCheckError as error:
         typer.secho(f"drift check failed: {error}", fg=typer.colors.RED, err=True)
         typer.echo("no retraining started")
@@ -107,6 +122,53 @@ def check(
 
 
 @app.command()
+def retrain(
+    train_source: str | None = typer.Option(None, help=TRAIN_SOURCE_HELP),
+    cooldown_hours: float = typer.Option(
+        config.DEFAULT_COOLDOWN.total_seconds() / 3600,
+        min=0.0,
+        help="No retraining within this many hours of the last one (drift-triggered or "
+        "scheduled: the same cool-down as `monitor check`).",
+    ),
+    epochs: int | None = typer.Option(None, min=1, help="Two-tower epochs for the retraining."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Decide and record, start nothing."),
+    as_json: bool = typer.Option(False, "--json", help="Print the decision as JSON."),
+) -> None:
+    """Scheduled retraining: start the training pipeline on the named source now, unless the
+    last retraining is inside the cool-down or another one holds the lock.
+
+    What the chart's retrain CronJob and the KFP recurring run (`reco pipeline schedule`) run;
+    locally, put it in a crontab. Exits 0 after any decision, 2 without a training source.
+    """
+    from components.settings import get_settings
+    from components.training_params import MissingTrainingSource
+    from monitoring.job import scheduled
+
+    arguments: dict[str, object] = {}
+    if train_source:
+        arguments["source"] = train_source
+    if epochs:
+        arguments["epochs"] = epochs
+    try:
+        decision = scheduled(
+            get_settings(),
+            cooldown=timedelta(hours=cooldown_hours),
+            dry_run=dry_run,
+            retrain_arguments=arguments,
+        )
+    except MissingTrainingSource as error:
+        raise _missing_source(error) from error
+    if as_json:
+        typer.echo(json.dumps(decision.as_dict(), indent=2))
+        return
+    typer.echo(f"decision: {decision.status}")
+    for reason in decision.reasons:
+        typer.echo(f"  - {reason}")
+    if decision.run_id:
+        typer.echo(f"retraining run: {decision.run_id} ({decision.target})")
+
+
+@app.command()
 def history(limit: int = typer.Option(10, min=1, help="How many recent decisions.")) -> None:
     """Print the most recent decisions and the retraining state."""
     from components.settings import get_settings
@@ -119,4 +181,8 @@ def history(limit: int = typer.Option(10, min=1, help="How many recent decisions
         f"{state.retrain_count} retrainings in {state.check_count} checks"
     )
     for decision in read_decisions(Path(folder))[-limit:]:
-        typer.echo(f"{decision['at']}  {decision['status']:16}  {'; '.join(decision['reasons'])}")
+        trigger = decision.get("trigger", "drift")
+        typer.echo(
+            f"{decision['at']}  {trigger:8}  {decision['status']:16}  "
+            f"{'; '.join(decision['reasons'])}"
+        )

@@ -458,3 +458,82 @@ class RegisteredVersions:
     def download(self, ref: ModelRef, destination: Path) -> Path:
         require_registry(self.tracking_uri)
         return download_version(self.tracking_uri, ref, destination)
+
+
+# --- tuning: a parent run, one nested run per trial, the best configuration -------------------
+
+PARENT_RUN_TAG = "mlflow.parentRunId"  # what the MLflow UI nests runs by
+TUNING_TAG = "reco.tuning"
+BEST_PARAMS_ARTIFACT = "tuning/best_params.json"
+
+
+def metric_name(name: str) -> str:
+    """MLflow metric keys take no '@' (ndcg@10 -> ndcg_at_10, as the training run logs them)."""
+    return name.replace("@", "_at_")
+
+
+def start_tuning_run(
+    tracking_uri: str, experiment: str, artifact_root: str | None, name: str, params: Mapping
+) -> str:
+    """Create the parent run of a search (left open until ``finish_tuning_run``); returns its
+    id, which every trial of the search (another process each) nests its run under."""
+    experiment_id = configure_mlflow(tracking_uri, experiment, artifact_root)
+    client = registry_client(tracking_uri)
+    run = client.create_run(experiment_id, run_name=name, tags={TUNING_TAG: "search"})
+    for key, value in params.items():
+        client.log_param(run.info.run_id, key, value)
+    return str(run.info.run_id)
+
+
+def log_trial(
+    tracking_uri: str,
+    parent_run_id: str,
+    name: str,
+    params: Mapping[str, Any],
+    metrics: Mapping[str, float],
+) -> str:
+    """One trial as a finished run nested under the search's parent run; returns its id."""
+    client = registry_client(tracking_uri)
+    parent = client.get_run(parent_run_id)
+    run = client.create_run(
+        parent.info.experiment_id,
+        run_name=name,
+        tags={PARENT_RUN_TAG: parent_run_id, TUNING_TAG: "trial"},
+    )
+    run_id = run.info.run_id
+    for key, value in params.items():
+        client.log_param(run_id, key, value)
+    for key, value in metrics.items():
+        client.log_metric(run_id, metric_name(key), float(value))
+    client.set_terminated(run_id)
+    return str(run_id)
+
+
+def trial_runs(tracking_uri: str, parent_run_id: str) -> list[Any]:
+    """The trial runs nested under a search's parent run."""
+    client = registry_client(tracking_uri)
+    parent = client.get_run(parent_run_id)
+    return list(
+        client.search_runs(
+            [parent.info.experiment_id],
+            filter_string=f"tags.`{PARENT_RUN_TAG}` = '{parent_run_id}'",
+        )
+    )
+
+
+def finish_tuning_run(
+    tracking_uri: str,
+    parent_run_id: str,
+    best_params: Mapping[str, Any],
+    score_name: str,
+    score: float,
+    document: Mapping[str, Any],
+) -> None:
+    """Record the pick on the parent run (``best.<name>`` params, the score, the whole document
+    as an artefact) and close it."""
+    client = registry_client(tracking_uri)
+    for key, value in best_params.items():
+        client.log_param(parent_run_id, f"best.{key}", value)
+    client.log_metric(parent_run_id, metric_name(f"best.{score_name}"), float(score))
+    client.log_dict(parent_run_id, dict(document), BEST_PARAMS_ARTIFACT)
+    client.set_terminated(parent_run_id)

@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     kfp_host: str | None = Field(None, description="None = KFP local runner (no cluster).")
     kfp_namespace: str | None = None
     kfp_pipeline_name: str = "reco-training"
+    training_source: str | None = Field(
+        None,
+        description="Data a retraining (drift-triggered or scheduled) trains on: the event log "
+        "and catalog folder. Required where a retraining may start; never defaults to synthetic "
+        "data ('synthetic' only when named).",
+    )
 
     ray_address: str | None = Field(None, description="None = start a local Ray.")
     serve_host: str = "127.0.0.1"

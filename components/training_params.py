@@ -69,3 +69,18 @@ def minimum(name: str) -> int | None:
 
 def description(name: str) -> str:
     return TrainingParams.model_fields[name].description or ""
+
+
+class MissingTrainingSource(ValueError):
+    """A training run was asked for without naming its data."""
+
+
+def require_source(source: str | None, where: str = "--source") -> str:
+    """The data source a run trains on, which must be named: no run falls back to synthetic
+    data (ask for it by name: ``synthetic``). Blank or missing is a clear error."""
+    if source is None or not str(source).strip():
+        raise MissingTrainingSource(
+            f"no training source: set {where} to the event log and catalog folder (Parquet "
+            "interactions/items), a MovieLens folder, or 'synthetic' to train on generated data"
+        )
+    return str(source).strip()

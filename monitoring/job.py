@@ -3,12 +3,17 @@
 ``check`` is what the CLI (`reco monitor check`), the CronJob and the KFP drift component run.
 Defaults fit the deployment: the current window is the feedback event log plus the scores
 serving logged, the reference is the champion's training snapshot from MLflow.
+
+``scheduled`` is the schedule's tick (`reco monitor retrain`, the chart's retrain CronJob, the
+KFP recurring run): it retrains on the named source unless the same cool-down or lock the drift
+check obeys says no (``policy.retrain_blocked``), and records its decision in the same files.
+Neither starts a run without a training source (``trigger.retrain_arguments``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,14 +40,17 @@ from monitoring.drift import (
     run_drift_report,
 )
 from monitoring.policy import (
+    DRIFT_TRIGGER,
     DRY_RUN,
     FAILED,
     LOCK_FILE,
     LOCKED,
     STARTED,
     Decision,
+    MonitorState,
     RetrainLockBusy,
     decide,
+    decide_scheduled,
     error_decision,
     load_state,
     lock_holder,
@@ -50,7 +58,7 @@ from monitoring.policy import (
     record_decision,
     retrain_lock,
 )
-from monitoring.trigger import Runner, start_retraining, training_target
+from monitoring.trigger import Runner, retrain_arguments, start_retraining, training_target
 
 log = logging.getLogger(__name__)
 
@@ -135,11 +143,15 @@ def check(
     ``current``: a Window, a data source string (see ``components.data.io.load_source``) or None
     for the feedback event log. ``reference``: a Window, a folder, or None for the champion's
     reference in MLflow. A window that cannot be compared raises a DriftCheckError (recorded,
-    no retraining). A failing retraining is recorded and re-raised.
+    no retraining). A failing retraining is recorded and re-raised. Without a training source
+    (``retrain_arguments["source"]`` or ``settings.training_source``) a check that may retrain
+    raises MissingTrainingSource before it reads anything.
     """
     now = now or datetime.now(UTC)
     folder = settings.monitoring_dir
     keys = check_key_features(key_features)
+    if not dry_run:
+        retrain_arguments = retrain_arguments_of(settings, retrain_arguments)
     report_dir = folder / "reports" / now.strftime("%Y%m%dT%H%M%S%fZ")
     try:
         ref_window = _reference(settings, reference)
@@ -172,33 +184,71 @@ def check(
         )
     elif decision.retrain:
         decision = _retrain(
-            settings, result, decision, threshold, keys, cooldown, lock_stale_after, now,
-            retrain_arguments, runner, pushgateway_url,
+            settings, result, decision,
+            lambda state: decide(result, state, now, threshold, keys, cooldown),
+            lock_stale_after, now, retrain_arguments, runner, pushgateway_url,
         )  # fmt: skip
     _finish(settings, decision, result, pushgateway_url)
     log.info("drift decision: %s", decision.summary())
     return decision
 
 
+retrain_arguments_of = retrain_arguments  # the parameter of `check` shadows the function
+
+
+def scheduled(
+    settings: Settings,
+    *,
+    cooldown: timedelta = DEFAULT_COOLDOWN,
+    dry_run: bool = False,
+    retrain_arguments: Mapping[str, Any] | None = None,
+    runner: Runner | None = None,
+    now: datetime | None = None,
+    lock_stale_after: timedelta = LOCK_STALE_AFTER,
+    pushgateway_url: str | None = None,
+) -> Decision:
+    """One schedule tick: retrain on the named source unless inside the cool-down of the last
+    retraining (drift-triggered or scheduled) or while another holds the lock. Recorded in
+    ``monitoring_dir`` like a drift decision (``trigger="schedule"``)."""
+    now = now or datetime.now(UTC)
+    arguments = retrain_arguments_of(settings, retrain_arguments)
+    folder = settings.monitoring_dir
+    busy = lock_holder(folder / LOCK_FILE, lock_stale_after, now) is not None
+    decision = decide_scheduled(load_state(folder), now, cooldown, busy)
+    decision = replace(decision, target=training_target(settings))
+    if decision.retrain and dry_run:
+        decision = replace(
+            decision, status=DRY_RUN, reasons=[*decision.reasons, "dry run: no retraining started"]
+        )
+    elif decision.retrain:
+        decision = _retrain(
+            settings, None, decision,
+            lambda state: decide_scheduled(state, now, cooldown),
+            lock_stale_after, now, arguments, runner, pushgateway_url,
+        )  # fmt: skip
+    _finish(settings, decision, None, pushgateway_url)
+    log.info("scheduled retraining: %s", decision.summary())
+    return decision
+
+
 def _retrain(
     settings: Settings,
-    result: DriftResult,
+    result: DriftResult | None,
     decision: Decision,
-    threshold: float,
-    keys: list[str],
-    cooldown: timedelta,
+    recheck: Callable[[MonitorState], Decision],
     lock_stale_after: timedelta,
     now: datetime,
     retrain_arguments: Mapping[str, Any] | None,
     runner: Runner | None,
     pushgateway_url: str | None,
 ) -> Decision:
-    """Under the lock: decide again on fresh state (another check may have just started one),
-    mark the start, run the pipeline. A local run blocks, so the lock covers the whole run."""
+    """Under the lock: decide again on fresh state (``recheck``: another trigger may have just
+    started one), mark the start, run the pipeline. A local run blocks, so the lock covers the
+    whole run."""
     folder = settings.monitoring_dir
     try:
         with retrain_lock(folder / LOCK_FILE, lock_stale_after, now):
-            fresh = decide(result, load_state(folder), now, threshold, keys, cooldown)
+            fresh = recheck(load_state(folder))
             if not fresh.retrain:
                 return replace(fresh, target=decision.target)
             mark_retraining(folder, now)
@@ -230,11 +280,14 @@ def _retrain(
 def _finish(
     settings: Settings, decision: Decision, result: DriftResult | None, pushgateway: str | None
 ) -> None:
-    """Record the decision, then export metrics from the updated state."""
+    """Record the decision, then export metrics from the updated state (drift checks only: a
+    schedule tick measured no drift, and must not reset the drift gauges to zero)."""
     from monitoring.metrics import drift_registry, export_metrics
 
     folder = settings.monitoring_dir
     record_decision(folder, decision)
+    if decision.trigger != DRIFT_TRIGGER:
+        return
     url = pushgateway or settings.pushgateway_url
     try:
         export_metrics(drift_registry(decision, result, load_state(folder)), folder, url)

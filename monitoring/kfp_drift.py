@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from kfp import compiler, dsl
+from kfp import dsl
 from kfp.dsl import HTML, Metrics, Output
 
 from components.settings import Settings, get_settings
@@ -74,6 +74,7 @@ def run_check_for_kfp(
         key_features=[k.strip() for k in key_features.split(",") if k.strip()],
         cooldown=timedelta(hours=cooldown_hours),
         dry_run=dry_run,
+        # no train_source: RECO_TRAINING_SOURCE, else a MissingTrainingSource error
         retrain_arguments={"source": train_source} if train_source else None,
     )
     Path(report.path).parent.mkdir(parents=True, exist_ok=True)
@@ -123,6 +124,10 @@ def build_drift_pipeline(settings: Settings) -> Any:
 
 def compile_drift_pipeline(settings: Settings, output: Path) -> Path:
     """Write the YAML to upload next to the training pipeline."""
+    # Imported here: the component body imports this module inside the KFP executor, where
+    # importing kfp.compiler fails on a circular import (kfp 2.17).
+    from kfp import compiler
+
     output.parent.mkdir(parents=True, exist_ok=True)
     compiler.Compiler().compile(build_drift_pipeline(settings), str(output))
     return output

@@ -3,6 +3,9 @@
 - ``decide`` is pure: drift when the share of drifted features reaches the threshold or a named
   key feature drifted; no retraining inside the cool-down after the last one, nor while another
   retraining holds the lock. Every decision carries its reasons in words.
+- ``decide_scheduled`` is the schedule's (pure too): a retraining is due at every tick, unless
+  the same cool-down or lock says no. Both go through ``retrain_blocked``: one cool-down and one
+  lock, whichever trigger (drift or the schedule) started the last retraining.
 - ``state.json`` (in ``monitoring_dir``) keeps the last retraining time, its run id, counters and
   the most recent decisions; it is replaced atomically.
 - ``retrain.lock`` is created with ``O_CREAT | O_EXCL`` (atomic on a local or NFS v3+ volume), so
@@ -31,9 +34,13 @@ LOCK_FILE = "retrain.lock"
 DECISIONS_FILE = "decisions.jsonl"
 RECENT_DECISIONS = 20
 
+# What asked for a retraining.
+DRIFT_TRIGGER, SCHEDULE_TRIGGER = "drift", "schedule"
+
 # Decision statuses.
 NO_DRIFT = "no-drift"
 RETRAIN = "retrain"  # the policy says retrain (before anything is started)
+SCHEDULED = "scheduled"  # the schedule says retrain (before anything is started)
 STARTED = "retrain-started"
 COOLDOWN = "cooldown"
 LOCKED = "locked"
@@ -84,6 +91,7 @@ class Decision:
     run_id: str | None = None
     target: str | None = None
     error: str | None = None
+    trigger: str = DRIFT_TRIGGER
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -133,17 +141,10 @@ def decide(
 
     status = RETRAIN if drift else NO_DRIFT
     retrain = drift
-    last = state.last_retrain_time()
-    if drift and last is not None and now - last < cooldown:
-        status, retrain = COOLDOWN, False
-        reasons.append(
-            f"cool-down: last retraining at {state.last_retrain_at} "
-            f"({(now - last).total_seconds() / 3600:.1f} h ago < "
-            f"{cooldown.total_seconds() / 3600:.1f} h)"
-        )
-    elif drift and retraining_in_progress:
-        status, retrain = LOCKED, False
-        reasons.append("another retraining is in progress (lock held)")
+    blocked = retrain_blocked(state, now, cooldown, retraining_in_progress) if drift else None
+    if blocked is not None:
+        status, retrain = blocked[0], False
+        reasons.append(blocked[1])
     return Decision(
         at=_iso(now),
         status=status,
@@ -160,6 +161,45 @@ def decide(
         cooldown_seconds=cooldown.total_seconds(),
         report_html=str(result.report_html_path),
         report_json=str(result.report_json_path),
+    )
+
+
+def retrain_blocked(
+    state: MonitorState, now: datetime, cooldown: timedelta, retraining_in_progress: bool
+) -> tuple[str, str] | None:
+    """Why a retraining may not start now, as (status, reason), or None when it may: inside the
+    cool-down after the last retraining (drift-triggered or scheduled alike), or while another
+    retraining holds the lock. The one rule both triggers obey."""
+    last = state.last_retrain_time()
+    if last is not None and now - last < cooldown:
+        return COOLDOWN, (
+            f"cool-down: last retraining at {state.last_retrain_at} "
+            f"({(now - last).total_seconds() / 3600:.1f} h ago < "
+            f"{cooldown.total_seconds() / 3600:.1f} h)"
+        )
+    if retraining_in_progress:
+        return LOCKED, "another retraining is in progress (lock held)"
+    return None
+
+
+def decide_scheduled(
+    state: MonitorState, now: datetime, cooldown: timedelta, retraining_in_progress: bool = False
+) -> Decision:
+    """Pure policy of a schedule tick: retrain, unless the shared cool-down or lock says no."""
+    reasons = ["scheduled retraining"]
+    status, retrain = SCHEDULED, True
+    blocked = retrain_blocked(state, now, cooldown, retraining_in_progress)
+    if blocked is not None:
+        status, retrain = blocked[0], False
+        reasons.append(blocked[1])
+    return Decision(
+        at=_iso(now),
+        status=status,
+        drift=False,
+        retrain=retrain,
+        reasons=reasons,
+        cooldown_seconds=cooldown.total_seconds(),
+        trigger=SCHEDULE_TRIGGER,
     )
 
 
@@ -218,6 +258,7 @@ def record_decision(folder: Path, decision: Decision) -> Path:
                 "status": decision.status,
                 "reasons": decision.reasons,
                 "run_id": decision.run_id,
+                "trigger": decision.trigger,
             },
         ][-RECENT_DECISIONS:],
     )

@@ -13,7 +13,7 @@ from kfp import compiler, dsl
 
 from components import kfp_ops
 from components.settings import Settings, environment_variable, is_secret
-from components.training_params import default
+from components.training_params import default, require_source
 
 PIPELINE_NAME = "reco-training"
 
@@ -50,8 +50,10 @@ def build_pipeline(settings: Settings) -> Any:
         "against baselines, index item embeddings in Milvus and register the models in MLflow.",
     )
     # Defaults from `TrainingParams`; the shard count's from the settings (the chart's value).
+    # The source has no default: a run (a KFP UI run, a recurring run, a retraining) must name
+    # its data, so nothing trains on synthetic data unless asked for it by name.
     def training(
-        source: str = default("source"),
+        source: str,
         epochs: int = default("epochs"),
         embedding_dim: int = default("embedding_dim"),
         candidate_k: int = default("candidate_k"),
@@ -174,8 +176,9 @@ def with_secret_env(package: Path, secret: str, key_to_env: dict[str, str]) -> N
     package.write_text(yaml.safe_dump_all([pipeline, spec], sort_keys=False))
 
 
-def run_local(settings: Settings, **arguments: Any) -> Any:
-    """Run the pipeline with the KFP local runner: every step a subprocess of this interpreter."""
+def init_local_runner(settings: Settings) -> None:
+    """The KFP local runner: every step a subprocess of this interpreter, artefacts under the
+    state folder."""
     from kfp import local
 
     settings.ensure_dirs()
@@ -185,6 +188,12 @@ def run_local(settings: Settings, **arguments: Any) -> Any:
         pipeline_root=str(settings.pipeline_root),
         raise_on_error=True,
     )
+
+
+def run_local(settings: Settings, **arguments: Any) -> Any:
+    """Run the pipeline with the KFP local runner; ``source`` is required."""
+    arguments["source"] = require_source(arguments.get("source"))
+    init_local_runner(settings)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*non-Python base image.*")
         warnings.filterwarnings("ignore", message=".*have no effect in the current local runner.*")
@@ -195,6 +204,7 @@ def submit(settings: Settings, experiment: str | None = None, **arguments: Any) 
     """Start a run on a Kubeflow Pipelines cluster; returns the run id."""
     import kfp
 
+    arguments["source"] = require_source(arguments.get("source"))
     if not settings.kfp_host:
         raise ValueError("RECO_KFP_HOST is not set: use run_local, or point it at the KFP API")
     client = kfp.Client(host=settings.kfp_host, namespace=settings.kfp_namespace)

@@ -9,6 +9,7 @@ fails the test with the command to run rather than skipping it.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from collections.abc import Iterator
@@ -28,7 +29,8 @@ STACK = REPO / "charts" / "reco-stack"
 MANIFESTS = REPO / "manifests"
 VERSIONS_FILE = MANIFESTS / "prerequisites" / "versions.env"
 CRD_SCHEMAS = Path(__file__).parent / "schemas"
-TOOLS = REPO / ".tools"
+# RECO_TOOLS_DIR: another checkout's .tools (a git worktree shares one without a symlink).
+TOOLS = Path(os.environ.get("RECO_TOOLS_DIR") or REPO / ".tools")
 RELEASE = "reco"
 NAMESPACE = "reco"
 PRODUCTION_VALUES = CHART / "values-production.yaml"
@@ -78,13 +80,22 @@ def run(args: list[str | Path], check: bool = True) -> subprocess.CompletedProce
     return proc
 
 
+# Values the chart requires and cannot default: the data retraining trains on. Every render
+# here sets it (``required=()`` renders without it, to see the chart refuse).
+TRAINING_SOURCE = "/var/lib/reco/data/shop"
+REQUIRED_SETS = (f"drift.trainingSource={TRAINING_SOURCE}",)
+
+
 def helm_template(
-    chart: Path = CHART, values: tuple[Path, ...] = (), sets: tuple[str, ...] = ()
+    chart: Path = CHART,
+    values: tuple[Path, ...] = (),
+    sets: tuple[str, ...] = (),
+    required: tuple[str, ...] = REQUIRED_SETS,
 ) -> subprocess.CompletedProcess[str]:
     args: list[str | Path] = [tool("helm"), "template", RELEASE, chart, "--namespace", NAMESPACE]
     for path in values:
         args += ["-f", path]
-    for item in sets:
+    for item in (*required, *sets):
         args += ["--set", item]
     return run(args, check=False)
 
@@ -321,6 +332,8 @@ def lib() -> SimpleNamespace:
         RELEASE=RELEASE,
         NAMESPACE=NAMESPACE,
         LABEL_KEYS=LABEL_KEYS,
+        REQUIRED_SETS=REQUIRED_SETS,
+        TRAINING_SOURCE=TRAINING_SOURCE,
         tool=tool,
         run=run,
         helm_template=helm_template,

@@ -60,6 +60,8 @@ def test_helm_lint_passes_strict(lib, value_set: str) -> None:
     args = [lib.tool("helm"), "lint", lib.CHART, "--strict"]
     for f in VALUE_SETS[value_set]:
         args += ["-f", lib.CHART / f]
+    for item in lib.REQUIRED_SETS:
+        args += ["--set", item]
     out = lib.run(args).stdout
     assert "0 chart(s) failed" in out
 
@@ -405,19 +407,47 @@ def test_monitoring_objects_reuse_the_monitoring_files(lib, production_objects) 
 
 
 def test_drift_cronjob_and_upload_job_run_the_cli_against_the_kfp_api(lib, default_objects) -> None:
-    (cron,) = lib.by_kind(default_objects, "CronJob")
-    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
-    (container,) = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
-    assert container["command"] + container["args"] == ["reco", "monitor", "check"]
-    assert container["image"].split("/")[-1].startswith("reco-monitor:")
+    crons = {c["metadata"]["name"]: c for c in lib.by_kind(default_objects, "CronJob")}
+    assert set(crons) == {"reco-drift", "reco-retrain"}
+    values = lib.load_yaml(lib.CHART / "values.yaml")
+    commands = {"reco-drift": ["monitor", "check"], "reco-retrain": ["monitor", "retrain"]}
+    for name, cron in crons.items():
+        assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+        (container,) = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+        assert container["command"] + container["args"] == ["reco", *commands[name]]
+        assert container["image"].split("/")[-1].startswith("reco-monitor:")
+        # both retrain on the named data, never on the pipeline's synthetic default
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["RECO_TRAINING_SOURCE"] == lib.TRAINING_SOURCE
+    assert crons["reco-retrain"]["spec"]["schedule"] == values["drift"]["retrain"]["schedule"]
     (job,) = lib.by_kind(default_objects, "Job")
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
     (container,) = job["spec"]["template"]["spec"]["containers"]
     assert container["command"] + container["args"][:2] == ["reco", "pipeline", "upload"]
     assert "--version=0.1.0" in container["args"]
     (cm,) = lib.by_kind(default_objects, "ConfigMap")
-    values = lib.load_yaml(lib.CHART / "values.yaml")
     assert cm["data"]["RECO_KFP_HOST"] == values["kfp"]["host"]
+
+
+@pytest.mark.parametrize("source", [None, "", "   "])
+def test_the_chart_refuses_to_render_without_a_training_source(lib, source: str | None) -> None:
+    sets = () if source is None else (f"drift.trainingSource={source}",)
+    proc = lib.helm_template(sets=sets, required=())
+    assert proc.returncode != 0
+    assert "drift.trainingSource is required" in proc.stderr
+    assert "'synthetic' only to train on generated data on purpose" in proc.stderr
+    # with neither CronJob there is nothing to retrain, and nothing to name
+    off = lib.helm_template(sets=("drift.enabled=false",), required=())
+    assert off.returncode == 0, off.stderr
+
+
+def test_the_scheduled_retraining_can_be_switched_off_and_named_by_its_source(lib) -> None:
+    objects = lib.render(sets=("drift.retrain.enabled=false", "drift.trainingSource=synthetic"))
+    (cron,) = lib.by_kind(objects, "CronJob")
+    assert cron["metadata"]["name"] == "reco-drift"
+    (container,) = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["RECO_TRAINING_SOURCE"] == "synthetic"  # allowed, when asked for by name
 
 
 def test_components_can_be_switched_off(lib) -> None:
@@ -449,6 +479,7 @@ BAD_VALUES = [
     ("feast.onlineStore.uri=http://redis:6379", "/feast/onlineStore/uri"),
     ("unknownKey=1", "additional properties 'unknownKey' not allowed"),
     ("settings.extraEnv.FOO=bar", "does not match pattern '^RECO_"),
+    ("drift.retrain.schedule=weekly", "/drift/retrain/schedule"),
     ("rayService.serveConfigOverrides.Missing.num_replicas=2", "no deployment of that name"),
     ("rayService.worker.minReplicas=9", "minReplicas (9) <= replicas (1) <= maxReplicas (4)"),
 ]

@@ -195,6 +195,7 @@ def rendered(request, lib) -> tuple[list[dict], dict[str, Pod], str]:
 def test_rendered_pods_are_the_expected_workloads(rendered) -> None:
     _, pods, _ = rendered
     assert {"ray-head", "ray-worker", "reco-mlflow", "reco-feast", "reco-drift"} <= set(pods)
+    assert "reco-retrain" in pods  # the scheduled retraining: the drift job's labels and rules
     assert "reco-pipeline-upload" in pods
 
 
@@ -202,7 +203,7 @@ def test_rendered_pods_are_the_expected_workloads(rendered) -> None:
 def test_no_release_pod_outside_the_ray_cluster_reaches_a_ray_port(rendered, port: int) -> None:
     policies, pods, _ = rendered
     outsiders = [n for n in pods if not n.startswith("ray-")]
-    assert len(outsiders) == 4
+    assert len(outsiders) == 5
     for name in outsiders:
         assert not ingress_allowed(policies, pods[name], pods["ray-head"], port), name
         assert not ingress_allowed(policies, pods[name], pods["ray-worker"], port), name
@@ -239,7 +240,7 @@ def test_serve_port_open_to_the_ingress_controller_only(rendered) -> None:
     assert not ingress_allowed(policies, controller, worker, 8081)
     for ns in ("default", "kubeflow", "team-a"):
         assert not ingress_allowed(policies, Pod(ns, {}), worker, SERVE_PORT), ns
-    for name in ("reco-mlflow", "reco-feast", "reco-drift", "reco-pipeline-upload"):
+    for name in ("reco-mlflow", "reco-feast", "reco-drift", "reco-retrain", "reco-pipeline-upload"):
         assert not ingress_allowed(policies, pods[name], worker, SERVE_PORT), name
 
 

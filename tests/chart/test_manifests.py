@@ -166,6 +166,7 @@ def test_umbrella_values_render_the_platform_chart(lib, tmp_path: Path, values_f
     (stack / "Chart.yaml").write_text(yaml.safe_dump(chart))
     shutil.copytree(lib.CHART, stack / "charts" / "reco-platform")
     args = [lib.tool("helm"), "template", lib.RELEASE, stack, "-n", lib.NAMESPACE]
+    args += [f"--set=reco-platform.{item}" for item in lib.REQUIRED_SETS]
     if values_file != "values.yaml":
         args += ["-f", stack / values_file]
     objects = [d for d in yaml.safe_load_all(lib.run(args).stdout) if d]

@@ -37,14 +37,15 @@ def test_pipeline_run_hands_the_training_params_to_the_local_run(monkeypatch) ->
         runs.append((params, stream_logs))
 
     monkeypatch.setattr(pipeline, "run_locally", record)
-    result = CliRunner().invoke(app, ["pipeline", "run", "--epochs", "3", "--stream-logs"])
+    args = ["pipeline", "run", "--source", "/data/shop", "--epochs", "3", "--stream-logs"]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert runs == [(TrainingParams(epochs=3), True)]  # the rest: declared defaults
+    assert runs == [(TrainingParams(source="/data/shop", epochs=3), True)]  # the rest: defaults
     assert "num_shards" not in runs[0][0].arguments()  # left to the settings
 
 
 def test_pipeline_options_enforce_the_declared_bounds() -> None:
-    result = CliRunner().invoke(app, ["pipeline", "run", "--candidate-k", "99"])
+    result = CliRunner().invoke(app, ["pipeline", "run", "--source", "s", "--candidate-k", "99"])
     assert result.exit_code != 0 and "candidate-k" in result.output
 
 
@@ -92,3 +93,66 @@ def test_catalog_add_writes_one_update_or_nothing_with_the_bad_rows_named(
     rows = frame.set_index("item_id")
     assert rows.loc[9001, "categories"] == "Books|Sci-Fi" and bool(rows.loc[9001, "available"])
     assert rows.loc[12, "title"] is None and not rows.loc[12, "available"]  # title kept as is
+
+
+def test_pipeline_run_needs_a_named_source(monkeypatch) -> None:
+    from cli import pipeline
+
+    monkeypatch.setattr(pipeline, "run_locally", lambda *a, **k: pytest.fail("must not run"))
+    result = CliRunner().invoke(app, ["pipeline", "run"], env={"COLUMNS": "200"})
+    assert result.exit_code == 2 and "--source" in result.output
+
+
+def test_pipeline_run_with_tuned_params_explicit_flags_win(monkeypatch, tmp_path) -> None:
+    from cli import pipeline
+    from components.settings import get_settings
+    from components.training_params import TrainingParams
+    from pipelines.search import best_path, write_best
+
+    write_best(
+        best_path(tmp_path),
+        {"params": {"epochs": 7, "embedding_dim": 16}, "trial": 1, "score": 0.1},
+    )
+    runs: list[TrainingParams] = []
+    monkeypatch.setattr(pipeline, "run_locally", lambda params, stream_logs: runs.append(params))
+    monkeypatch.setenv("RECO_STATE_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        args = ["pipeline", "run", "--source", "s", "--params", "best", "--epochs", "2"]
+        result = CliRunner().invoke(app, args)
+        missing = CliRunner().invoke(
+            app, ["pipeline", "run", "--source", "s", "--params", str(tmp_path / "none.json")]
+        )
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert runs == [TrainingParams(source="s", epochs=2, embedding_dim=16)]
+    assert "overridden by flags: epochs" in result.output
+    assert missing.exit_code == 2 and "reco pipeline tune" in missing.output
+
+
+def test_pipeline_tune_and_schedule_document_themselves() -> None:
+    tune = CliRunner().invoke(app, ["pipeline", "tune", "--help"], env={"COLUMNS": "200"})
+    assert tune.exit_code == 0
+    for word in ("--source", "--grid", "validation", "--params best"):
+        assert word in tune.output
+    bad = CliRunner().invoke(app, ["pipeline", "tune", "--source", "s", "--grid", "seed=1,2"])
+    assert bad.exit_code == 2 and "cannot tune 'seed'" in bad.output
+    schedule = CliRunner().invoke(app, ["pipeline", "schedule", "--help"], env={"COLUMNS": "200"})
+    assert schedule.exit_code == 0 and "--cron" in schedule.output
+
+
+def test_pipeline_schedule_without_a_cluster_prints_the_crontab_line(monkeypatch) -> None:
+    monkeypatch.delenv("RECO_KFP_HOST", raising=False)
+    result = CliRunner().invoke(
+        app, ["pipeline", "schedule", "--source", "/data/shop", "--cron", "0 4 * * *"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "0 4 * * * RECO_STATE_DIR=" in result.output
+    assert "reco monitor retrain --train-source /data/shop" in result.output
+
+
+@pytest.mark.parametrize("command", ["run", "submit", "tune", "schedule"])
+def test_a_blank_source_is_a_usage_error(command: str) -> None:
+    result = CliRunner().invoke(app, ["pipeline", command, "--source", " "])
+    assert result.exit_code == 2 and "no training source" in result.output

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from cli.monitor import app
 from components.settings import get_settings
-from monitoring.policy import NO_DRIFT, read_decisions
+from monitoring.policy import DRY_RUN, NO_DRIFT, read_decisions
 from monitoring.reference import write_reference_dir
 
 cli = CliRunner()
@@ -62,6 +62,44 @@ def test_empty_current_window_exits_2_and_starts_nothing(
     current = write_reference_dir(
         tmp_path / "cur", calm_window.interactions.iloc[0:0], calm_window.items
     )
-    result = cli.invoke(app, ["check", "--reference", str(reference), "--current", str(current)])
+    args = ["check", "--reference", str(reference), "--current", str(current),
+            "--train-source", "synthetic"]  # fmt: skip
+    result = cli.invoke(app, args)
     assert result.exit_code == 2
     assert "drift check failed" in result.output and "no retraining started" in result.output
+
+
+def test_check_without_a_training_source_exits_2_before_reading_anything(
+    state_dir, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.delenv("RECO_TRAINING_SOURCE", raising=False)
+    result = cli.invoke(app, ["check", "--reference", str(tmp_path / "nowhere")])
+    assert result.exit_code == 2
+    assert "no training source" in result.output and "RECO_TRAINING_SOURCE" in result.output
+    assert read_decisions(state_dir / "monitoring") == []  # nothing measured, nothing recorded
+
+
+def test_retrain_without_a_training_source_exits_2(state_dir, monkeypatch) -> None:
+    monkeypatch.delenv("RECO_TRAINING_SOURCE", raising=False)
+    result = cli.invoke(app, ["retrain"])
+    assert result.exit_code == 2 and "no training source" in result.output
+    assert read_decisions(state_dir / "monitoring") == []
+
+
+def test_retrain_dry_run_records_a_scheduled_decision(state_dir, monkeypatch) -> None:
+    monkeypatch.setenv("RECO_TRAINING_SOURCE", "/data/shop")
+    get_settings.cache_clear()
+    result = cli.invoke(app, ["retrain", "--dry-run", "--json"])
+    assert result.exit_code == 0, result.output
+    decision = json.loads(result.output)
+    assert decision["status"] == DRY_RUN and decision["trigger"] == "schedule"
+    (recorded,) = read_decisions(state_dir / "monitoring")
+    assert recorded["trigger"] == "schedule"
+    history = cli.invoke(app, ["history"])
+    assert "schedule" in history.output and DRY_RUN in history.output
+
+
+def test_retrain_help_names_the_shared_cooldown() -> None:
+    result = cli.invoke(app, ["retrain", "--help"])
+    assert result.exit_code == 0
+    assert "--train-source" in result.output and "cool-down" in result.output

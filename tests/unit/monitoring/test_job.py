@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from components.data.columns import EVENT_TYPE
+from components.training_params import MissingTrainingSource
 from monitoring.drift import InvalidWindowError, Window
-from monitoring.job import check
+from monitoring.job import check, scheduled
 from monitoring.metrics import DRIFT_SHARE, TEXTFILE
 from monitoring.policy import (
     COOLDOWN,
@@ -27,6 +28,7 @@ from monitoring.policy import (
 from monitoring.reference import write_reference_dir
 
 NOW = datetime(2026, 2, 26, 6, 0, tzinfo=UTC)
+DAY = timedelta(days=1)
 WINDOW_DAYS = 28.0
 TRAIN_ARGS = {"source": "synthetic:n_users=300,seed=1", "epochs": 1}
 
@@ -126,3 +128,54 @@ def test_failed_retraining_is_recorded_and_raised(
     assert recorded["status"] == "retrain-failed" and "pipeline step failed" in recorded["error"]
     assert load_state(settings.monitoring_dir).retrain_count == 1  # counts toward the cool-down
     assert not (settings.monitoring_dir / LOCK_FILE).exists()
+
+
+def test_a_schedule_tick_and_a_drift_check_share_the_cooldown(
+    settings, reference_window, drifted_window, runner
+) -> None:
+    """The schedule retrains on its source; a drift finding two hours later waits for the
+    cool-down the scheduled run began, and so does the next tick; a day later the tick runs."""
+    tick = scheduled(settings, retrain_arguments={"source": "/data/shop"}, runner=runner, now=NOW)
+    assert tick.status == STARTED and tick.trigger == "schedule" and tick.run_id == "run-1"
+    assert runner.calls == [(settings, {"source": "/data/shop"})]
+    assert not (settings.monitoring_dir / LOCK_FILE).exists()
+    later = NOW + timedelta(hours=2)
+    drift = run(settings, reference_window, drifted_window, runner, now=later)
+    assert drift.drift and drift.status == COOLDOWN and len(runner.calls) == 1
+    shop = {"source": "/data/shop"}
+    again = scheduled(settings, retrain_arguments=shop, runner=runner, now=later)
+    assert again.status == COOLDOWN and len(runner.calls) == 1
+    next_day = scheduled(
+        settings, retrain_arguments={"source": "/data/shop"}, runner=runner, now=NOW + DAY
+    )
+    assert next_day.status == STARTED and len(runner.calls) == 2
+    statuses = [(d["trigger"], d["status"]) for d in read_decisions(settings.monitoring_dir)]
+    assert statuses == [
+        ("schedule", STARTED), ("drift", COOLDOWN), ("schedule", COOLDOWN), ("schedule", STARTED)
+    ]  # fmt: skip
+    assert load_state(settings.monitoring_dir).retrain_count == 2
+
+
+def test_a_schedule_tick_waits_while_a_drift_retraining_holds_the_lock(settings, runner) -> None:
+    lock = settings.monitoring_dir / LOCK_FILE
+    lock.parent.mkdir(parents=True)
+    lock.write_text(json.dumps({"pid": 1, "host": "drift-job"}))
+    tick = scheduled(settings, retrain_arguments={"source": "/data/shop"}, runner=runner, now=NOW)
+    assert tick.status == LOCKED and runner.calls == [] and lock.exists()
+
+
+def test_a_schedule_tick_without_a_source_starts_and_records_nothing(settings, runner) -> None:
+    with pytest.raises(MissingTrainingSource):
+        scheduled(settings, retrain_arguments={"epochs": 1}, runner=runner, now=NOW)
+    assert runner.calls == [] and read_decisions(settings.monitoring_dir) == []
+
+
+def test_a_drift_check_that_may_retrain_needs_a_source(
+    settings, reference_window, drifted_window, runner
+) -> None:
+    with pytest.raises(MissingTrainingSource):
+        run(settings, reference_window, drifted_window, runner, retrain_arguments=None)
+    assert runner.calls == [] and read_decisions(settings.monitoring_dir) == []
+    from_settings = settings.model_copy(update={"training_source": "/data/shop"})
+    decision = run(from_settings, reference_window, drifted_window, runner, retrain_arguments=None)
+    assert decision.status == STARTED and runner.calls[0][1] == {"source": "/data/shop"}

@@ -16,14 +16,18 @@ from monitoring.policy import (
     NO_DRIFT,
     RECENT_DECISIONS,
     RETRAIN,
+    SCHEDULE_TRIGGER,
+    SCHEDULED,
     MonitorState,
     RetrainLockBusy,
     decide,
+    decide_scheduled,
     load_state,
     lock_holder,
     mark_retraining,
     read_decisions,
     record_decision,
+    retrain_blocked,
     retrain_lock,
     save_state,
 )
@@ -160,3 +164,21 @@ def test_a_stale_lock_is_broken(tmp_path: Path) -> None:
     with retrain_lock(path, timedelta(hours=12)) as info:
         assert json.loads(path.read_text())["pid"] == info["pid"]
     assert not list(tmp_path.iterdir())
+
+
+def test_schedule_and_drift_obey_one_cooldown_and_one_lock() -> None:
+    """``retrain_blocked`` is the one rule: a scheduled tick inside the cool-down of a drift
+    retraining waits, and a drift finding inside the cool-down of a scheduled one does too."""
+    free = MonitorState()
+    assert retrain_blocked(free, NOW, DAY, False) is None
+    assert retrain_blocked(free, NOW, DAY, True)[0] == LOCKED
+    recent = MonitorState(last_retrain_at=(NOW - timedelta(hours=3)).isoformat())
+    assert retrain_blocked(recent, NOW, DAY, False)[0] == COOLDOWN
+    tick = decide_scheduled(recent, NOW, DAY)
+    assert (tick.status, tick.retrain, tick.trigger) == (COOLDOWN, False, SCHEDULE_TRIGGER)
+    assert "cool-down" in tick.reasons[-1]
+    drift = decide(result({CATEGORY, ITEM_POPULARITY, HOUR_OF_DAY}), recent, NOW, 0.5, [], DAY)
+    assert drift.drift and drift.status == COOLDOWN and not drift.retrain
+    due = decide_scheduled(recent, NOW + DAY, DAY)
+    assert (due.status, due.retrain) == (SCHEDULED, True)
+    assert decide_scheduled(free, NOW, DAY, retraining_in_progress=True).status == LOCKED

@@ -1,7 +1,17 @@
 from __future__ import annotations
 
+import pytest
+
 from components.settings import Settings
-from monitoring.trigger import KFP, LOCAL, default_runner, start_retraining, training_target
+from components.training_params import MissingTrainingSource
+from monitoring.trigger import (
+    KFP,
+    LOCAL,
+    default_runner,
+    retrain_arguments,
+    start_retraining,
+    training_target,
+)
 
 
 def test_the_configured_target_picks_the_pipelines_entry_point(tmp_path) -> None:
@@ -26,5 +36,21 @@ def test_a_local_run_without_an_id_gets_a_label(tmp_path) -> None:
     def run_local_like(settings, **arguments):  # run_local returns the pipeline's outputs
         calls.append(arguments)
 
-    run_id = start_retraining(Settings(state_dir=tmp_path), None, run_local_like)
-    assert calls == [{}] and run_id.startswith("local-")
+    settings = Settings(state_dir=tmp_path, training_source="/data/shop")
+    run_id = start_retraining(settings, None, run_local_like)
+    assert calls == [{"source": "/data/shop"}] and run_id.startswith("local-")
+
+
+def test_the_argument_source_wins_over_the_setting(tmp_path, runner) -> None:
+    settings = Settings(state_dir=tmp_path, training_source="/data/shop")
+    start_retraining(settings, {"source": "synthetic"}, runner)
+    assert runner.calls[0][1] == {"source": "synthetic"}
+
+
+@pytest.mark.parametrize("setting", [None, "", "   "])
+def test_no_source_anywhere_is_a_clear_error_and_starts_nothing(tmp_path, runner, setting) -> None:
+    settings = Settings(state_dir=tmp_path, training_source=setting)
+    with pytest.raises(MissingTrainingSource, match="RECO_TRAINING_SOURCE"):
+        start_retraining(settings, {"epochs": 2}, runner)
+    assert runner.calls == []
+    assert retrain_arguments(settings, {"source": " /data/x "}) == {"source": "/data/x"}

@@ -9,8 +9,8 @@ import yaml
 
 from components.data.events import EventTable
 from components.settings import Settings, environment_variable, is_secret
-from components.training_params import TrainingParams
-from pipelines.training import compile_pipeline, step_environment
+from components.training_params import MissingTrainingSource, TrainingParams
+from pipelines.training import compile_pipeline, run_local, step_environment, submit
 
 STEPS = {
     "ingest-op",
@@ -47,9 +47,24 @@ def test_pipeline_parameters_are_the_training_params_with_their_defaults(tmp_pat
     settings = Settings(state_dir=tmp_path, milvus_num_shards=5)
     params = _spec(settings, tmp_path)["root"]["inputDefinitions"]["parameters"]
     assert set(params) == set(TrainingParams.model_fields)
-    defaults = {name: p["defaultValue"] for name, p in params.items()}
+    defaults = {name: p["defaultValue"] for name, p in params.items() if "defaultValue" in p}
     expected = {**TrainingParams().arguments(), "num_shards": 5}  # shards: from the settings
+    del expected["source"]  # no default: every run names its data
     assert defaults == expected
+    assert "isOptional" not in params["source"]
+
+
+@pytest.mark.parametrize("source", [None, "", "  "])
+def test_a_run_without_a_source_is_a_clear_error_before_anything_runs(
+    tmp_path: Path, source: str | None
+) -> None:
+    settings = Settings(state_dir=tmp_path / "state")
+    arguments = {} if source is None else {"source": source}
+    with pytest.raises(MissingTrainingSource, match="no training source"):
+        run_local(settings, **arguments)
+    with pytest.raises(MissingTrainingSource, match="'synthetic' to train on generated data"):
+        submit(Settings(state_dir=tmp_path, kfp_host="http://kfp:8888"), **arguments)
+    assert not (tmp_path / "state").exists()  # nothing was started
 
 
 def test_steps_get_the_endpoints_from_settings(tmp_path: Path) -> None:
