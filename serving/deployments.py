@@ -88,7 +88,9 @@ class Retrieval:
 
     def apply_feedback(self, events: pd.DataFrame) -> bool:
         """Accepted feedback for the online store's user rows, applied by a worker (False: the
-        bounded queue was full, the events wait for the next training run)."""
+        bounded queue was full, the events wait for the next training run). Their items count
+        as seen here at once (the other replicas' tails read them within ``seen_poll_s``)."""
+        self._events.note(events)
         return self._live.submit(events)
 
     def refresh_catalog(self) -> bool:

@@ -47,7 +47,7 @@ from components.recommend.tables import SCORE, TABLES_ARTIFACT, load_serving_tab
 from components.recommend.tower import Tower
 from components.registry import COLLECTION_TAG, RegisteredVersions, download_run_folder
 from components.retrieval.build import upsert_vectors
-from components.retrieval.exact import exact_search, load_exact_index
+from components.retrieval.exact import exact_search, held_index, load_exact_index
 from components.retrieval.info import alias_target
 from components.retrieval.reader import (
     IndexReader,
@@ -317,6 +317,12 @@ class RetrievalRuntime:
                 target = alias_target(self.reader.client, collection) or collection
                 vectors = loaded.model.vectors(ids)
                 upsert_vectors(self.reader.client, target, ids, vectors, categories, available)
+                search = self.searches.get(alias)
+                held = held_index(search) if search is not None else None
+                if held is not None:  # searched in memory: the same rows go there too
+                    self.searches[alias] = exact_search(
+                        held.upserted(ids, vectors, categories, available)
+                    )
             self.sources = self.sources.with_catalog(catalog)
         self.catalog_signature = signature
         self._merged_rows = frozenset(rows)

@@ -61,19 +61,23 @@ class EventTail:
             except (OSError, ValueError) as error:
                 log.warning("skipping unreadable event file %s: %s", path, error)
                 continue
-            with self._lock:
-                if self._events + len(frame) > self.max_events:
-                    self._by_user.clear()
-                    self._events = 0
-                for user, item in zip(
-                    frame[USER_ID].to_numpy(np.int64),
-                    frame[ITEM_ID].to_numpy(np.int64),
-                    strict=True,
-                ):
-                    self._by_user.setdefault(int(user), set()).add(int(item))
-                self._events += len(frame)
+            self.note(frame)
             added += len(frame)
         return added
+
+    def note(self, events: pd.DataFrame) -> None:
+        """Fold (user, item) pairs in now: the poll's own step, and the feedback this replica
+        is handed directly, so its next answer already treats them as seen (reading the same
+        file later adds nothing). Bounded: past ``max_events`` it starts over."""
+        with self._lock:
+            if self._events + len(events) > self.max_events:
+                self._by_user.clear()
+                self._events = 0
+            for user, item in zip(
+                events[USER_ID].to_numpy(np.int64), events[ITEM_ID].to_numpy(np.int64), strict=True
+            ):
+                self._by_user.setdefault(int(user), set()).add(int(item))
+            self._events += len(events)
 
     def seen(self, user_id: int) -> np.ndarray:
         with self._lock:

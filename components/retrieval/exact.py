@@ -36,6 +36,7 @@ class ExactIndex:
     vectors: np.ndarray
     available: np.ndarray
     by_category: dict[str, np.ndarray]
+    metric: str = "IP"
 
     @classmethod
     def from_rows(
@@ -59,6 +60,31 @@ class ExactIndex:
             matrix,
             np.asarray(available, dtype=bool),
             {c: np.asarray(r, dtype=np.int64) for c, r in rows.items()},
+            metric.upper(),
+        )
+
+    def upserted(
+        self,
+        ids: Sequence[int] | np.ndarray,
+        vectors: np.ndarray,
+        categories: Sequence[Sequence[str]],
+        available: Sequence[bool] | np.ndarray,
+    ) -> ExactIndex:
+        """A new index with these rows added, or replacing the rows of the same ids: what the
+        same upsert does to the Milvus collection (a catalog update without a retrain)."""
+        new = np.asarray(ids, dtype=np.int64)
+        keep = ~np.isin(self.ids, new)
+        old_categories: list[list[str]] = [[] for _ in range(len(self.ids))]
+        for cat, rows in self.by_category.items():
+            for row in rows:
+                old_categories[row].append(cat)
+        return ExactIndex.from_rows(
+            np.concatenate([self.ids[keep], new]),
+            np.concatenate([self.vectors[keep], np.asarray(vectors, dtype=np.float32)]),
+            [c for c, k in zip(old_categories, keep, strict=True) if k]
+            + [list(c) for c in categories],
+            np.concatenate([self.available[keep], np.asarray(available, dtype=bool)]),
+            self.metric,
         )
 
     def __len__(self) -> int:
@@ -150,3 +176,10 @@ def load_exact_index(client: MilvusClient, collection: str, max_items: int) -> E
 def exact_search(index: ExactIndex) -> SearchFn:
     """``index.search`` as the ``SearchFn`` retrieval calls."""
     return index.search
+
+
+def held_index(search: SearchFn) -> ExactIndex | None:
+    """The index an ``exact_search`` answers from (None for a Milvus search): a catalog update
+    upserts into it as into the collection."""
+    owner = getattr(search, "__self__", None)
+    return owner if isinstance(owner, ExactIndex) else None

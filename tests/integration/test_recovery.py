@@ -29,6 +29,7 @@ def state(trained_state: Settings, tmp_path: Path) -> Settings:
     root.mkdir()
     shutil.copy2(source / "mlflow.db", root / "mlflow.db")
     shutil.copytree(source / "feast", root / "feast")
+    shutil.copytree(source / "secrets", root / "secrets")  # the id key: same internal ids
     with folder_lock(source / "milvus.db", timeout_s=30):
         shutil.copytree(
             source / "milvus.db", root / "milvus.db", ignore=shutil.ignore_patterns("LOCK")
@@ -98,7 +99,7 @@ def test_missing_stores_at_start_degrade_then_recover_without_a_restart(state, t
         assert set(retrieval.current.problems) == {"online_store", "milvus"}
         assert set(ranking.current.problems) == {"online_store"}
         assert not milvus.exists()  # no empty Milvus Lite folder either
-        result = _answer(retrieval, ranking, user=1)
+        result = _answer(retrieval, ranking, user=state.user_ids()(1))
         assert len(result.items) == K and result.degraded
         assert set(result.fallbacks) >= {"milvus", "online_store"}
 
@@ -108,7 +109,7 @@ def test_missing_stores_at_start_degrade_then_recover_without_a_restart(state, t
         assert retrieval.refresh() is True and ranking.refresh() is True
         assert retrieval.current.problems == {} and ranking.current.problems == {}
         assert ranking.current.item_features is not None and len(ranking.current.item_features)
-        result = _answer(retrieval, ranking, user=1)
+        result = _answer(retrieval, ranking, user=state.user_ids()(1))
         assert len(result.items) == K and not result.degraded and result.fallbacks == []
         assert "ann" in {item.source for item in result.items}
         assert retrieval.next_wait_s() == retrieval.interval_s  # healthy: regular checks

@@ -31,3 +31,11 @@ def test_tail_reads_only_new_files_and_skips_old_ones(tmp_path):
     assert sorted(tail.seen(1).tolist()) == [5, 6, 7]
     assert tail.seen(9).size == 0 and tail.seen(2).size == 0
     assert EventTail(None).poll() == 0
+
+
+def test_noted_feedback_counts_as_seen_before_any_poll(tmp_path):
+    tail = EventTail(tmp_path / "events", max_events=3)
+    tail.note(pd.DataFrame({USER_ID: [7, 7], ITEM_ID: [1, 2]}))
+    assert sorted(tail.seen(7).tolist()) == [1, 2]
+    tail.note(pd.DataFrame({USER_ID: [8, 8], ITEM_ID: [3, 4]}))  # past the bound: starts over
+    assert tail.seen(7).tolist() == [] and sorted(tail.seen(8).tolist()) == [3, 4]

@@ -53,3 +53,19 @@ def test_cosine_normalises_and_exclude_must_match_the_queries():
     assert inner.search(np.asarray([[0.0, 1.0]]), 1, None, [set()])[0][0][0] == 2
     with pytest.raises(ValueError, match="exclude has 1 sets for 2 queries"):
         held.search(np.ones((2, 2)), 1, None, [set()])
+
+
+def test_an_upsert_adds_new_rows_and_replaces_known_ones_as_milvus_does():
+    from components.retrieval.exact import exact_search, held_index
+
+    vectors = np.asarray([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    held = ExactIndex.from_rows([1, 2], vectors, [["A"], ["B"]], [True, True])
+    new = held.upserted(
+        [3, 2], np.asarray([[5.0, 5.0], [0.0, 9.0]]), [["A", "B"], ["C"]], [True, False]
+    )
+    assert sorted(new.ids.tolist()) == [1, 2, 3] and len(held) == 2  # the old one unchanged
+    hits = new.search(np.asarray([[0.0, 1.0]]), 3, None, [set()])[0]
+    assert [i for i, _ in hits] == [3, 1]  # 2 is unavailable now
+    assert [i for i, _ in new.search(np.asarray([[1.0, 1.0]]), 3, ["B"], [set()])[0]] == [3]
+    assert new.search(np.asarray([[1.0, 1.0]]), 3, ["C"], [set()]) == [[]]  # 2: unavailable
+    assert held_index(exact_search(new)) is new and held_index(lambda *a: []) is None
