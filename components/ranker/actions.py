@@ -141,4 +141,5 @@ def dominant_actions(
         return [""] * len(contributions)
     best = contributions.argmax(axis=1)
     adds = contributions[np.arange(len(best)), best] > 0
-    return [actions[j] if add else "" for j, add in zip(best, adds, strict=True)]
+    names = np.asarray([*actions, ""], dtype=object)  # the last: no action
+    return names[np.where(adds, best, len(actions))].tolist()
