@@ -134,8 +134,12 @@ def dominant_actions(
     probabilities: np.ndarray, weights: np.ndarray, actions: Sequence[str]
 ) -> list[str]:
     """Per row, the action whose weighted probability adds most to the score (what a reason
-    can name: "likely to purchase")."""
+    can name: "likely to purchase"); ``""`` where no action adds anything (every weighted
+    probability <= 0: a skip or a short view is never a reason to show an item)."""
     contributions = np.asarray(probabilities, np.float64) * np.asarray(weights, np.float64)
     if not contributions.size:
         return [""] * len(contributions)
-    return [actions[j] for j in contributions.argmax(axis=1)]
+    best = contributions.argmax(axis=1)
+    adds = contributions[np.arange(len(best)), best] > 0
+    names = np.asarray([*actions, ""], dtype=object)  # the last: no action
+    return names[np.where(adds, best, len(actions))].tolist()

@@ -87,6 +87,7 @@ class CandidatePool:
     titles: dict[int, str] = field(default_factory=dict)
     user_features: pd.DataFrame | None = None
     scores: np.ndarray | None = None  # ranker scores, set by the ranking stage
+    actions: np.ndarray | None = None  # the ranker's dominant action per candidate ("" none)
     ranked_by: str = RANKED_BY_RETRIEVAL  # RANKED_BY_RANKER once an enabled ranker scored it
     fallbacks: list[str] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=dict)  # model name -> version

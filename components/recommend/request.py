@@ -35,7 +35,12 @@ from components.recommend.candidates import (
     similar_candidates,
 )
 from components.recommend.models import Loaded
-from components.recommend.scoring import ItemMatrix, online_availability, score_candidates
+from components.recommend.scoring import (
+    ItemMatrix,
+    online_availability,
+    score_candidates,
+    score_matrix,
+)
 from components.recommend.sources import CandidateSources
 
 log = logging.getLogger(__name__)
@@ -337,19 +342,16 @@ def rank_pool(
     hit = anonymous.get(key) if anonymous is not None and key is not None else None
     rows = item_matrix.positions(pool.item_ids) if item_matrix is not None and len(pool) else None
     if hit is not None:
-        pool.scores, pool.available = hit[0].copy(), hit[1].copy()
+        pool.scores, pool.available, pool.actions = (a if a is None else a.copy() for a in hit)
     elif rows is not None:
-        pool.scores = (
-            np.asarray(
-                ranker.model.score(item_matrix.ranker_matrix(pool, rows, pool.user_features)),
-                dtype=np.float64,
-            ).reshape(-1)
+        pool.scores, pool.actions = (
+            score_matrix(ranker.model, item_matrix.ranker_matrix(pool, rows, pool.user_features))
             if enabled
-            else -pool.retrieval_ranks.astype(np.float64)
+            else (-pool.retrieval_ranks.astype(np.float64), None)
         )
         pool.available = item_matrix.availability(pool, rows)
         if key is not None and FALLBACK_ONLINE_STORE not in pool.fallbacks:
-            anonymous.put(key, (pool.scores.copy(), pool.available.copy()))  # type: ignore[union-attr]
+            anonymous.put(key, _kept(pool))  # type: ignore[union-attr]
     else:
         if len(pool) and (read_features is not None or item_features is not None):
             try:
@@ -361,12 +363,12 @@ def rank_pool(
                 log.warning("online store read failed for %d items: %s", len(pool), error)
                 pool.degrade(FALLBACK_ONLINE_STORE)
                 item_frame = None
-        pool.scores = score_candidates(
+        pool.scores, pool.actions = score_candidates(
             pool, ranker.model if enabled else None, pool.user_features, item_frame
         )
         pool.available = online_availability(pool, item_frame)
         if key is not None and FALLBACK_ONLINE_STORE not in pool.fallbacks:
-            anonymous.put(key, (pool.scores.copy(), pool.available.copy()))  # type: ignore[union-attr]
+            anonymous.put(key, _kept(pool))  # type: ignore[union-attr]
     if ranker is None:
         pool.degrade(FALLBACK_RANKER)
     else:
@@ -405,20 +407,27 @@ def rank_pools(
             puts.current = index
         rank_pool(pool, stand_in, read_features, item_features, puts, item_matrix)  # type: ignore[arg-type]
     if deferred.matrices:
-        scores = np.asarray(
-            ranker.model.score(pd.concat(list(deferred.matrices.values()), ignore_index=True)),
-            dtype=np.float64,
-        ).reshape(-1)
+        scores, actions = score_matrix(
+            ranker.model, pd.concat(list(deferred.matrices.values()), ignore_index=True)
+        )
         cuts = np.cumsum([len(m) for m in deferred.matrices.values()])[:-1]
         for index, part in zip(deferred.matrices, np.split(scores, cuts), strict=True):
             pools[index].scores = part
+        if actions is not None:
+            for index, part in zip(deferred.matrices, np.split(actions, cuts), strict=True):
+                pools[index].actions = part
     for index, key in puts.keys.items() if puts is not None else ():
-        pool = pools[index]
-        anonymous.put(key, (pool.scores.copy(), pool.available.copy()))  # type: ignore[union-attr]
+        anonymous.put(key, _kept(pools[index]))  # type: ignore[union-attr]
     elapsed = time.perf_counter() - started  # every request of the batch waited all of it
     for pool in pools:
         pool.timings["Ranking"] = elapsed
     return list(pools)
+
+
+def _kept(pool: CandidatePool) -> tuple:
+    """What the cold-start cache keeps of a ranked pool: scores, availability, actions."""
+    actions = None if pool.actions is None else pool.actions.copy()
+    return pool.scores.copy(), pool.available.copy(), actions  # type: ignore[union-attr]
 
 
 class _DeferredScorer:

@@ -9,6 +9,7 @@ import numpy as np
 
 from components.recommend.candidates import (
     FALLBACK_RANKER,
+    RANKED_BY_RANKER,
     RANKED_BY_RETRIEVAL,
     CandidatePool,
     Query,
@@ -24,6 +25,7 @@ class Recommended:
     reason: str
     source: str
     title: str = ""
+    action: str = ""  # the ranker's dominant action for the item ("" when it did not order it)
 
 
 @dataclass
@@ -73,10 +75,15 @@ def finalize(
         mmr_lambda=mmr_lambda,
         category_cap=category_cap,
     )
+    # Only a ranker that ordered the answer names its action (retrieval-only answers: none).
+    actions = (
+        pool.actions if pool.scores is not None and pool.ranked_by == RANKED_BY_RANKER else None
+    )
     items = []
     for i in picked.indices:
         item_id, anchor = int(pool.item_ids[i]), int(pool.anchors[i])
         categories = pool.item_categories[i] if pool.item_categories else []
+        action = str(actions[i]) if actions is not None else ""
         items.append(
             Recommended(
                 item_id=item_id,
@@ -87,9 +94,11 @@ def finalize(
                     pool.titles.get(anchor, ""),
                     categories,
                     query.popularity_categories,
+                    action,
                 ),
                 source=str(pool.sources[i]),
                 title=pool.titles.get(item_id, ""),
+                action=action,
             )
         )
     timings = dict(pool.timings)

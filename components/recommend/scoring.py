@@ -40,6 +40,18 @@ class Scorer(Protocol):
     def score(self, features: pd.DataFrame) -> np.ndarray: ...
 
 
+def score_matrix(ranker: Scorer, matrix: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+    """The ranker's scores and, from the same prediction, each row's dominant action (object
+    array; ``""`` where none adds to the score) when the ranker has per-action heads
+    (``Ranker.explain``); a scorer without heads gives scores and None. One prediction either
+    way: the action costs an argmax over the heads' weighted probabilities."""
+    explain = getattr(ranker, "explain", None)
+    if explain is None:
+        return np.asarray(ranker.score(matrix), dtype=np.float64).reshape(-1), None
+    scores, dominant = explain(matrix)
+    return np.asarray(scores, dtype=np.float64).reshape(-1), np.asarray(dominant, dtype=object)
+
+
 def candidate_pairs(pool: CandidatePool) -> pd.DataFrame:
     """The (user, item, retrieval score, retrieval rank, co-visitation score) rows the ranker
     matrix is built on (a pool without co-visitation scores gets the feature's default)."""
@@ -70,14 +82,14 @@ def score_candidates(
     ranker: Scorer | None,
     user_features: pd.DataFrame | None,
     item_features: pd.DataFrame | None,
-) -> np.ndarray:
-    """Ranker scores (higher = better). Without a ranker: the retrieval order as a score."""
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Ranker scores (higher = better) and dominant actions (``score_matrix``). Without a
+    ranker: the retrieval order as a score, and no actions."""
     if not len(pool):
-        return np.zeros(0, dtype=np.float64)
+        return np.zeros(0, dtype=np.float64), None
     if ranker is None:
-        return -pool.retrieval_ranks.astype(np.float64)
-    matrix = ranker_matrix(pool, user_features, item_features)
-    return np.asarray(ranker.score(matrix), dtype=np.float64).reshape(-1)
+        return -pool.retrieval_ranks.astype(np.float64), None
+    return score_matrix(ranker, ranker_matrix(pool, user_features, item_features))
 
 
 def online_availability(pool: CandidatePool, item_features: pd.DataFrame | None) -> np.ndarray:

@@ -41,7 +41,8 @@ def test_ranker_sees_online_features_and_defaults_for_unknown_ids(interactions, 
         index=pd.Index([int(pool.item_ids[-1]), int(pool.item_ids[0])], name=ITEM_ID),
     )
     user_frame = pd.DataFrame({FOUND: [False]}, index=pd.Index([9], name=USER_ID))
-    scores = score_candidates(pool, Popularity30d(), user_frame, item_frame)
+    scores, actions = score_candidates(pool, Popularity30d(), user_frame, item_frame)
+    assert actions is None  # a scorer without heads names no action
     assert scores[-1] == 50 and scores[0] == 40
     assert (scores[1:-1] == DEFAULT_FEATURES[ITEM_EVENTS_30D]).all()
     matrix = ranker_matrix(pool, None, None)  # store down: every feature at its default
@@ -83,7 +84,7 @@ def test_the_ranker_sees_each_candidates_co_visitation_with_the_history(interact
         embed_items=None,
         search=None,
     )
-    scores = score_candidates(pool, ByCovisitation(), None, None)
+    scores, _ = score_candidates(pool, ByCovisitation(), None, None)
     expected = covisitation_scores(neighbour_index(tables.covisitation), [2], pool.item_ids)
     assert scores.tolist() == expected.tolist()
     assert expected.max() > 0  # item 2 has neighbours (1, 3 and 4)
