@@ -59,9 +59,9 @@ def reason(
 ) -> str:
     """``because you watched <title>`` when a history item brought the item in (ANN neighbour
     or co-visitation), ``popular in <category>`` for the popularity source (the requested
-    category it matched, else its primary one), ``picked for you`` otherwise; led by what the
+    category it matched, else its primary one), ``picked for you`` otherwise; then what the
     ranker expects when it ordered the answer (``action``, its dominant action for the item):
-    ``likely to purchase, because you watched <title>``, or just ``likely to purchase``."""
+    ``because you watched <title>, likely to purchase``, or just ``likely to purchase``."""
     expected = likely(action)
     if source != SOURCE_POPULAR and anchor_id >= 0:
         found = because(anchor_id, anchor_title)
@@ -71,4 +71,4 @@ def reason(
         found = popular_in(category)
     else:
         return expected or FOR_YOU
-    return f"{expected}, {found}" if expected else found
+    return f"{found}, {expected}" if expected else found

@@ -84,7 +84,7 @@ def test_likely_phrases_positive_actions_only():
     assert likely("wishlist") == "likely to wishlist"
     assert likely("view_lt5") == "" and likely("relevance") == "" and likely("") == ""
     assert reason("ann", -1, "", [], (), "purchase") == "likely to purchase"
-    assert reason("ann", 3, "Heat", [], (), "click") == "likely to click, because you watched Heat"
+    assert reason("ann", 3, "Heat", [], (), "click") == "because you watched Heat, likely to click"
     assert reason("popular", -1, "", ["B"], (), "") == "popular in B"
     # a row whose every weighted probability is <= 0 names nothing (a skip is no reason)
     weights = np.array([-1.0, 5.0])
@@ -102,7 +102,9 @@ def test_the_reason_names_the_dominant_action_of_a_two_head_ranker(sources):
     assert result.ranked_by == "ranker" and len(result.items) == 8
     for item in result.items:
         assert item.action == expected(item.item_id)
-        assert item.reason.startswith(f"likely to {expected(item.item_id)}, popular")
+        assert item.reason.startswith("popular") and item.reason.endswith(
+            f", likely to {expected(item.item_id)}"
+        )
     assert {i.action for i in result.items} == {"purchase", "click"}
 
 
