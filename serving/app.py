@@ -471,7 +471,7 @@ class Ingress:
         erased = await asyncio.to_thread(erase_for, self._args, self._users, internal)
         self._erasures.refresh()  # this ingress refuses the user's feedback from now on
         try:  # the replica reached hides them now, the others within their poll (seen_poll_s)
-            await self._retrieval.refresh_erasures.remote()
+            await asyncio.wait_for(self._retrieval.refresh_erasures.remote(), self._timeout_s)
         except Exception as error:  # noqa: BLE001 - the erasure is done; the poll applies it
             log.warning("erasure stored, not applied to serving yet: %s", error)
         return ErasureResponse(user_id=user_id, erased=erased)

@@ -412,6 +412,7 @@ class RetrievalRuntime:
             "index": self.reader is not None,
             "tables": str(self.tables_origin),
             "user_cache": self.users.describe(),
+            "erased_users_hidden": len(self.sources.erased_users) if self.sources else 0,
             "problems": dict(self.problems),
             "ready": self.towers.champion is not None and self.sources is not None,
         }
