@@ -105,6 +105,13 @@ class Settings(BaseSettings):
         "compact` drops older ones and merges small files).",
     )
 
+    prediction_retention_days: float = Field(
+        90.0,
+        gt=0,
+        description="How long the prediction log keeps a served answer's rows (`reco "
+        "maintenance compact` drops older ones); the drift job reads the recent window only.",
+    )
+
     pushgateway_url: str | None = Field(
         None, description="Prometheus Pushgateway for the drift job's metrics (None = no push)."
     )

@@ -27,6 +27,7 @@ from ray.serve import Application
 from ray.serve.handle import DeploymentHandle
 
 from components.data.contract import MAX_ID
+from components.privacy.erasure import ErasureList
 from components.privacy.ids import MAX_USER_ID_LENGTH, USER_ID_PATTERN, UserIds
 from components.recommend.candidates import FALLBACK_RANKER
 from components.recommend.candidates import Query as CandidateQuery
@@ -243,6 +244,8 @@ class Ingress:
         self._experiment = args.experiment
         self._args = args
         self._users = UserIds(bytes.fromhex(args.id_key))
+        self._erasures = ErasureList(args.erased_users_file, self._users)
+        self._erasures.refresh()
         self._context_keys = frozenset(args.context_keys)
         api.state.max_body_bytes = args.max_body_bytes
         self._event_log = args.event_log_dir
@@ -259,12 +262,10 @@ class Ingress:
         self._known_items = KnownItems(lambda: retrieval.catalog_ids.remote())
 
     def _erased_among(self, user_ids: set[int]) -> set[int]:
-        """The erased users among ``user_ids`` (tombstones read on each flush: any replica's
-        erasure holds here too)."""
-        from components.privacy.erasure import read_tombstones
-
-        tombstones = read_tombstones(self._args.erased_users_file)
-        return {u for u in user_ids if self._users.tombstone(u) in tombstones}
+        """The erased users among ``user_ids`` (the list re-read at a flush when it changed: any
+        replica's erasure holds here too)."""
+        self._erasures.refresh()
+        return set(self._erasures.erased_among(user_ids))
 
     def _after_response(self, user_id: int, variant: Variant, result: Recommendations) -> None:
         """Metrics and the prediction log of a served answer, in a task the response does not
@@ -418,6 +419,7 @@ class Ingress:
             }
         )
         known = await self._known(candidates)
+        self._erasures.refresh()  # one stat; re-read only when some replica erased a user
         checked = check_feedback(
             body.events,
             known_items=lambda ids: known & set(ids),
@@ -428,6 +430,7 @@ class Ingress:
             pseudonymize=self._users,
             context_keys=self._context_keys,
             stored_ids=self._event_ids,
+            is_erased=self._erasures.is_erased,
         )
         # Reserved before the write (no await in between), so a concurrent retry is a duplicate;
         # forgotten if the write fails, so the client's retry is stored.
@@ -466,6 +469,11 @@ class Ingress:
         internal = self._users(user_id)
         self._predictions.forget_users({internal})
         erased = await asyncio.to_thread(erase_for, self._args, self._users, internal)
+        self._erasures.refresh()  # this ingress refuses the user's feedback from now on
+        try:  # the replica reached hides them now, the others within their poll (seen_poll_s)
+            await asyncio.wait_for(self._retrieval.refresh_erasures.remote(), self._timeout_s)
+        except Exception as error:  # noqa: BLE001 - the erasure is done; the poll applies it
+            log.warning("erasure stored, not applied to serving yet: %s", error)
         return ErasureResponse(user_id=user_id, erased=erased)
 
     @api.post(

@@ -85,6 +85,7 @@ class Retrieval:
         while not self._stop.wait(self._options.seen_poll_s):
             self._events.poll()
             self.refresh_catalog()
+            self.refresh_erasures()
 
     def apply_feedback(self, events: pd.DataFrame) -> bool:
         """Accepted feedback for the online store's user rows, applied by a worker (False: the
@@ -103,6 +104,15 @@ class Retrieval:
             log.warning("catalog updates not merged: %s", error)
             return False
         return runtime.catalog_signature == updates_signature(self._catalog_updates)
+
+    def refresh_erasures(self) -> int:
+        """Hide users erased since the tables were built (the erasure route; otherwise every
+        ``seen_poll_s``); return how many this replica hides."""
+        try:
+            return self._hot.current.refresh_erasures()
+        except Exception as error:  # noqa: BLE001 - retried at the next poll
+            log.warning("erasure list not applied: %s", error)
+            return 0
 
     def reconfigure(self, config: dict[str, Any]) -> None:
         self._options = RetrievalOptions.model_validate(config)

@@ -33,6 +33,8 @@ from components.features.columns import (
     ITEM_EVENTS_ALL,
 )
 from components.features.store import item_entity_ids, materialization_signature
+from components.privacy.erasure import ErasureList
+from components.privacy.ids import UserIds
 from components.recommend import request
 from components.recommend.cache import BoundedCache
 from components.recommend.candidates import CandidatePool, Query, SearchFn
@@ -270,6 +272,22 @@ class RetrievalRuntime:
     catalog_signature: str = "0"  # the catalog updates merged (catalog.updates_signature)
     _catalog_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _merged_rows: frozenset[str] = frozenset()  # update rows already in the index
+    erasures: ErasureList | None = None  # erased users: hidden from the seen table
+
+    def refresh_erasures(self) -> int:
+        """Re-read the erasure list when it changed and hide erased users' rows of the seen
+        table (seen items, stand-in history) until the next champion's tables; return how many
+        users are hidden. One ``stat`` when nothing changed; per request a set lookup."""
+        sources = self.sources
+        if self.erasures is None or sources is None:
+            return 0
+        self.erasures.refresh()
+        if sources.erased_version != self.erasures.version:
+            erased = self.erasures.erased_among(sources.user_ids())
+            sources.forget_users(erased, self.erasures.version)
+            for user in erased:  # their cached user rows too (the online store lost them)
+                self.users.discard(user)
+        return len(sources.erased_users)
 
     @property
     def read_features(self) -> ReadFeatures | None:
@@ -400,6 +418,7 @@ class RetrievalRuntime:
             "index": self.reader is not None,
             "tables": str(self.tables_origin),
             "user_cache": self.users.describe(),
+            "erased_users_hidden": len(self.sources.erased_users) if self.sources else 0,
             "problems": dict(self.problems),
             "ready": self.towers.champion is not None and self.sources is not None,
         }
@@ -548,6 +567,13 @@ def load_retrieval_runtime(
         runtime.refresh_catalog(args.catalog_updates_dir)
     except Exception as error:  # noqa: BLE001 - retried at the next poll
         log.warning("catalog updates not merged: %s", error)
+    # Any champion's tables (an older run promoted again too) hide the users erased since.
+    runtime.erasures = (
+        previous.erasures
+        if previous is not None and previous.erasures is not None
+        else ErasureList(args.erased_users_file, UserIds(bytes.fromhex(args.id_key)))
+    )
+    runtime.refresh_erasures()
     return runtime
 
 

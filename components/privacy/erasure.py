@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,54 @@ CACHES = "caches"
 def read_tombstones(path: Path) -> set[str]:
     path = Path(path)
     return set(path.read_text().split()) if path.is_file() else set()
+
+
+class ErasureList:
+    """The erasure list as a replica holds it: re-read only when the file changed (one ``stat``
+    per ``refresh``), so the per-request check is one HMAC and one set lookup, and a caller that
+    precomputes the erased ids among its own users (``erased_among``) pays a set lookup only."""
+
+    def __init__(self, path: Path | None, users: UserIds) -> None:
+        self.path = Path(path) if path is not None else None
+        self._users = users
+        self._signature: tuple[int, int] | None = None
+        self._tombstones: frozenset[str] = frozenset()
+        self._lock = threading.Lock()
+        self.version = 0  # bumped when the list changed: callers recompute what they derived
+
+    def refresh(self) -> bool:
+        """Re-read the file when its size or mtime moved; True when the list changed."""
+        with self._lock:  # the poll thread, the erasure route and a flush may call at once
+            return self._refresh()
+
+    def _refresh(self) -> bool:
+        try:
+            stat = self.path.stat() if self.path is not None else None
+        except OSError:
+            stat = None
+        signature = (stat.st_mtime_ns, stat.st_size) if stat is not None else None
+        if signature == self._signature:
+            return False
+        self._signature = signature
+        tombstones = frozenset(read_tombstones(self.path)) if signature is not None else frozenset()
+        if tombstones == self._tombstones:
+            return False
+        self._tombstones = tombstones
+        self.version += 1
+        return True
+
+    def __len__(self) -> int:
+        return len(self._tombstones)
+
+    def is_erased(self, user_id: int) -> bool:
+        """Whether the user (internal id) is on the list (no hash at all while it is empty)."""
+        return bool(self._tombstones) and self._users.tombstone(int(user_id)) in self._tombstones
+
+    def erased_among(self, user_ids: Iterable[int]) -> frozenset[int]:
+        """The erased users among ``user_ids`` (one HMAC each; empty list: none computed)."""
+        if not self._tombstones:
+            return frozenset()
+        return frozenset(int(u) for u in user_ids if self.is_erased(u))
 
 
 def add_tombstone(path: Path, tombstone: str) -> None:

@@ -56,6 +56,7 @@ from components.privacy.ids import RawUserId
 from components.recommend.cache import BoundedCache
 
 VARIANT_KEY = "variant"
+USER_ERASED = "user_id: user erased"  # the reason an erased user's event is not stored
 EXPERIMENT_KEY = "experiment"
 
 # A client's idempotency key: a UUID, a ULID or any short token of these characters.
@@ -179,6 +180,7 @@ def check_feedback(
     context_keys: Container[str],
     now: datetime | None = None,
     stored_ids: Container[str] = frozenset(),
+    is_erased: Callable[[int], bool] | None = None,
 ) -> FeedbackCheck:
     """Validate each event alone; return the valid ones as a frame and the reasons for the rest.
 
@@ -186,7 +188,9 @@ def check_feedback(
     ``pseudonymize(raw user id)`` is the internal id stored (``UserIds``); ``variant_of(internal
     user id)`` returns (experiment name, variant name) for the context column; a context key not
     in ``context_keys`` rejects the event; an event whose ``event_id`` is in ``stored_ids`` or
-    earlier in the batch is a duplicate.
+    earlier in the batch is a duplicate; an event of a user ``is_erased(internal id)`` says was
+    erased is not stored (rejected: ``user_id: user erased``), so a right-to-erasure request is
+    not undone by the client's next event (docs/security.md).
     """
     now = (now or datetime.now(UTC)).astimezone(UTC)
     parsed: list[tuple[int, FeedbackEvent]] = []
@@ -220,6 +224,9 @@ def check_feedback(
             continue
         stamp = event.timestamp or now
         user = pseudonymize(event.user_id)
+        if is_erased is not None and is_erased(user):
+            rejected.append(Rejection(index, [USER_ERASED]))
+            continue
         key = (user, event.item_id, event.event_type, stamp)
         if key in first_of:
             rejected.append(Rejection(index, [f"duplicate of event {first_of[key]}"]))

@@ -4,7 +4,9 @@ Rows (one per recommended item): ``timestamp``, ``user_id``, ``item_id``, ``scor
 (1 = top), ``variant``, ``model_version``. Rows are buffered and written as one Parquet file per
 flush (temporary name, fsync, rename), so readers never see a partial file and a busy server
 writes a few files a minute, not one per request. ``user_id`` is the pseudonymous internal id
-(``components.privacy.ids``); rows of erased users are dropped at flush (``erased``).
+(``components.privacy.ids``); rows of erased users are dropped at flush (``erased``), and
+rows older than the retention window (``RECO_PREDICTION_RETENTION_DAYS``) by
+``expire_predictions`` (``reco maintenance compact``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -60,9 +63,20 @@ def write_predictions(directory: Path, rows: list[dict]) -> Path | None:
     directory.mkdir(parents=True, exist_ok=True)
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     frame[TIMESTAMP] = pd.to_datetime(frame[TIMESTAMP], utc=True).astype("datetime64[ns, UTC]")
-    name = f"predictions-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
-    final = directory / name
-    tmp = directory / f".{name}.tmp"
+    final = directory / f"predictions-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
+    _write_atomic(frame, final)
+    return final
+
+
+@dataclass(frozen=True)
+class Expiry:
+    files_before: int
+    files_after: int
+    rows_removed: int
+
+
+def _write_atomic(frame: pd.DataFrame, final: Path) -> None:
+    tmp = final.with_name(f".{final.name}.tmp")
     try:
         frame.to_parquet(tmp, index=False)
         with open(tmp, "rb") as handle:
@@ -70,7 +84,34 @@ def write_predictions(directory: Path, rows: list[dict]) -> Path | None:
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
-    return final
+
+
+def expire_predictions(
+    directory: Path | str, retention: pd.Timedelta, now: pd.Timestamp | None = None
+) -> Expiry:
+    """Remove prediction rows older than ``retention``: a file wholly older goes, a file that
+    straddles the horizon is rewritten (atomically, under a new name that sorts where it did)
+    without its old rows. Files written meanwhile are newer than the horizon: left alone."""
+    folder = Path(directory)
+    files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+    horizon = (now if now is not None else pd.Timestamp.now(tz="UTC")) - retention
+    kept, removed = 0, 0
+    for path in files:
+        stamps = pd.to_datetime(pd.read_parquet(path, columns=[TIMESTAMP])[TIMESTAMP], utc=True)
+        old = (stamps < horizon).to_numpy()
+        if not old.any():
+            kept += 1
+            continue
+        removed += int(old.sum())
+        if not old.all():
+            frame = pd.read_parquet(path)
+            stem = path.name.removesuffix(".parquet")
+            _write_atomic(frame[~old], path.with_name(f"{stem}-x{uuid.uuid4().hex[:6]}.parquet"))
+            kept += 1
+        path.unlink()
+    if removed:
+        log.info("prediction log %s: %d rows past retention removed", folder, removed)
+    return Expiry(len(files), kept, removed)
 
 
 class PredictionLog:

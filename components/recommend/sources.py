@@ -85,6 +85,9 @@ class CandidateSources:
         self._covis = neighbour_index(covisitation)
         self._seen: dict[int, np.ndarray] = {}
         self._positives: dict[int, np.ndarray] = {}
+        # Users erased since the tables were built (``forget_users``): answered as unknown.
+        self._erased: frozenset[int] = frozenset()
+        self.erased_version = -1  # the erasure list's version ``_erased`` was computed from
         if seen is not None and len(seen):
             self._seen = _by_user(seen, LAST_SEEN, ascending_items=True)
             # Tables written before FIRST_POSITIVE existed: every seen pair counts (as before).
@@ -129,15 +132,37 @@ class CandidateSources:
         function training uses)."""
         return covisitation_scores(self._covis, history, ids)
 
+    def user_ids(self) -> set[int]:
+        """The users the seen table knows (those ``forget_users`` may have to hide)."""
+        return self._seen.keys() | self._positives.keys()
+
+    def forget_users(self, user_ids: frozenset[int], version: int) -> None:
+        """Serve ``user_ids`` (erased users) as unknown: no seen items, no stand-in history,
+        until tables without them replace these (one reference swap; copies made by
+        ``with_catalog`` before this call keep their own set)."""
+        self._erased = frozenset(int(u) for u in user_ids)
+        self.erased_version = version
+
+    @property
+    def erased_users(self) -> frozenset[int]:
+        return self._erased
+
     def seen_items(self, user_id: int) -> np.ndarray:
         """Items the user had any event on in the training data (skips too), most recent
-        first: the already-seen rule."""
-        return self._seen.get(int(user_id), _EMPTY_IDS)
+        first: the already-seen rule. Nothing for an erased user."""
+        user_id = int(user_id)
+        if user_id in self._erased:
+            return _EMPTY_IDS
+        return self._seen.get(user_id, _EMPTY_IDS)
 
     def positive_items(self, user_id: int) -> np.ndarray:
         """Items the user had a positive event on in the training data, latest first positive
-        first: the history when the online store cannot answer (never a skip)."""
-        return self._positives.get(int(user_id), _EMPTY_IDS)
+        first: the history when the online store cannot answer (never a skip). Nothing for an
+        erased user."""
+        user_id = int(user_id)
+        if user_id in self._erased:
+            return _EMPTY_IDS
+        return self._positives.get(user_id, _EMPTY_IDS)
 
     def popular(
         self,

@@ -249,6 +249,7 @@ def test_rbac_is_least_privilege(lib, value_set: str) -> None:
         "reco-ray-head",
         "reco-ray-worker",
         "reco-drift",
+        "reco-maintenance",
         "reco-pipeline-upload",
     }
     for name, sa in accounts.items():
@@ -408,7 +409,8 @@ def test_monitoring_objects_reuse_the_monitoring_files(lib, production_objects) 
 
 def test_drift_cronjob_and_upload_job_run_the_cli_against_the_kfp_api(lib, default_objects) -> None:
     crons = {c["metadata"]["name"]: c for c in lib.by_kind(default_objects, "CronJob")}
-    assert set(crons) == {"reco-drift", "reco-retrain"}
+    assert set(crons) == {"reco-drift", "reco-retrain", "reco-maintenance"}
+    crons.pop("reco-maintenance")  # test_maintenance_cronjob_...
     values = lib.load_yaml(lib.CHART / "values.yaml")
     commands = {"reco-drift": ["monitor", "check"], "reco-retrain": ["monitor", "retrain"]}
     for name, cron in crons.items():
@@ -429,6 +431,39 @@ def test_drift_cronjob_and_upload_job_run_the_cli_against_the_kfp_api(lib, defau
     assert cm["data"]["RECO_KFP_HOST"] == values["kfp"]["host"]
 
 
+def test_maintenance_cronjob_compacts_daily_with_both_retention_windows(lib, default_objects):
+    crons = {c["metadata"]["name"]: c for c in lib.by_kind(default_objects, "CronJob")}
+    cron, drift = crons["reco-maintenance"], crons["reco-drift"]
+    values = lib.load_yaml(lib.CHART / "values.yaml")["maintenance"]
+    assert cron["spec"]["schedule"] == values["schedule"]
+    assert cron["spec"]["schedule"].split()[2:] == ["*", "*", "*"]  # daily
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+    spec = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    drift_spec = drift["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    (drift_container,) = drift_spec["containers"]
+    assert container["command"] + container["args"] == ["reco", "maintenance", "compact"]
+    assert container["image"] == drift_container["image"]  # the monitor image: the reco CLI
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["RECO_EVENT_RETENTION_DAYS"] == str(values["eventRetentionDays"])
+    assert env["RECO_PREDICTION_RETENTION_DAYS"] == str(values["predictionRetentionDays"])
+    # the drift job's rules: no token, same volumes and mounts, same security context
+    assert spec["serviceAccountName"] == "reco-maintenance"
+    assert spec["automountServiceAccountToken"] is False
+    assert spec["volumes"] == drift_spec["volumes"]
+    assert container["volumeMounts"] == drift_container["volumeMounts"]
+    assert container["envFrom"] == drift_container["envFrom"]
+    assert spec["securityContext"] == drift_spec["securityContext"]
+    assert container["securityContext"] == drift_container["securityContext"]
+    changed = lib.render(
+        sets=("maintenance.schedule=@hourly", "maintenance.predictionRetentionDays=30")
+    )
+    (cron,) = [c for c in lib.by_kind(changed, "CronJob") if c["metadata"]["name"].endswith("ance")]
+    (container,) = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    assert cron["spec"]["schedule"] == "@hourly"
+    assert {"name": "RECO_PREDICTION_RETENTION_DAYS", "value": "30"} in container["env"]
+
+
 @pytest.mark.parametrize("source", [None, "", "   "])
 def test_the_chart_refuses_to_render_without_a_training_source(lib, source: str | None) -> None:
     sets = () if source is None else (f"drift.trainingSource={source}",)
@@ -442,7 +477,13 @@ def test_the_chart_refuses_to_render_without_a_training_source(lib, source: str 
 
 
 def test_the_scheduled_retraining_can_be_switched_off_and_named_by_its_source(lib) -> None:
-    objects = lib.render(sets=("drift.retrain.enabled=false", "drift.trainingSource=synthetic"))
+    objects = lib.render(
+        sets=(
+            "drift.retrain.enabled=false",
+            "drift.trainingSource=synthetic",
+            "maintenance.enabled=false",
+        )
+    )
     (cron,) = lib.by_kind(objects, "CronJob")
     assert cron["metadata"]["name"] == "reco-drift"
     (container,) = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
@@ -458,6 +499,7 @@ def test_components_can_be_switched_off(lib) -> None:
             "feast.enabled=false",
             "rayService.enabled=false",
             "drift.enabled=false",
+            "maintenance.enabled=false",
             "pipelineUpload.enabled=false",
         )
     )
@@ -480,6 +522,8 @@ BAD_VALUES = [
     ("unknownKey=1", "additional properties 'unknownKey' not allowed"),
     ("settings.extraEnv.FOO=bar", "does not match pattern '^RECO_"),
     ("drift.retrain.schedule=weekly", "/drift/retrain/schedule"),
+    ("maintenance.schedule=daily", "/maintenance/schedule"),
+    ("maintenance.predictionRetentionDays=0", "/maintenance/predictionRetentionDays"),
     ("rayService.serveConfigOverrides.Missing.num_replicas=2", "no deployment of that name"),
     ("rayService.worker.minReplicas=9", "minReplicas (9) <= replicas (1) <= maxReplicas (4)"),
 ]

@@ -197,13 +197,23 @@ def test_rendered_pods_are_the_expected_workloads(rendered) -> None:
     assert {"ray-head", "ray-worker", "reco-mlflow", "reco-feast", "reco-drift"} <= set(pods)
     assert "reco-retrain" in pods  # the scheduled retraining: the drift job's labels and rules
     assert "reco-pipeline-upload" in pods
+    assert "reco-maintenance" in pods  # the retention CronJob: the release's default rules
+
+
+def test_nothing_reaches_the_maintenance_job(rendered) -> None:
+    policies, pods, _ = rendered
+    job = pods["reco-maintenance"]
+    for name, pod in pods.items():
+        for port in (*RAY_PORTS, SERVE_PORT, 5000, 8080):
+            assert not ingress_allowed(policies, pod, job, port), (name, port)
+    assert not ingress_allowed(policies, Pod("default", {}), job, 8080)
 
 
 @pytest.mark.parametrize("port", RAY_PORTS)
 def test_no_release_pod_outside_the_ray_cluster_reaches_a_ray_port(rendered, port: int) -> None:
     policies, pods, _ = rendered
     outsiders = [n for n in pods if not n.startswith("ray-")]
-    assert len(outsiders) == 5
+    assert len(outsiders) == 6
     for name in outsiders:
         assert not ingress_allowed(policies, pods[name], pods["ray-head"], port), name
         assert not ingress_allowed(policies, pods[name], pods["ray-worker"], port), name
@@ -240,7 +250,14 @@ def test_serve_port_open_to_the_ingress_controller_only(rendered) -> None:
     assert not ingress_allowed(policies, controller, worker, 8081)
     for ns in ("default", "kubeflow", "team-a"):
         assert not ingress_allowed(policies, Pod(ns, {}), worker, SERVE_PORT), ns
-    for name in ("reco-mlflow", "reco-feast", "reco-drift", "reco-retrain", "reco-pipeline-upload"):
+    for name in (
+        "reco-mlflow",
+        "reco-feast",
+        "reco-drift",
+        "reco-retrain",
+        "reco-maintenance",
+        "reco-pipeline-upload",
+    ):
         assert not ingress_allowed(policies, pods[name], worker, SERVE_PORT), name
 
 

@@ -632,6 +632,10 @@ def test_erasure_needs_the_admin_token_then_leaves_nothing_of_the_user(
     assert erased.json()["user_id"] == str(raw) and erased.json()["erased"]["event_log"] >= 1
     time.sleep(1.5)  # a request in flight at the erasure may still flush: dropped at flush
     _recommend(client, urls["main"], user_id=USERS[0], k=K)
+    # the user's next event is not stored (reason given), so the erasure holds
+    again = client.post(f"{urls['main']}/v1/feedback", json={"events": [event]})
+    assert again.status_code == 422, again.text
+    assert again.json()["rejected"] == [{"index": 0, "reasons": ["user_id: user erased"]}]
     assert not any(_user_traces(serving_state, [internal, raw]).values())
     # a later training run's data holds nothing of them (the source still does: dropped)
     ingest(TINY_SOURCE, tmp_path / "i.parquet", tmp_path / "items.parquet", serving_state)

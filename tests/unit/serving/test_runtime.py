@@ -325,3 +325,47 @@ def test_live_feedback_drops_the_replicas_cached_rows_of_those_users(tmp_path):
     assert runtime.users.get(7) is None and runtime.users.get(8) == "cached row"
     with pytest.raises(RuntimeError, match="no online store"):
         runtime.apply_live(events, BoundedCache(10, 60))
+
+
+def test_erased_users_leave_the_served_seen_table_at_load_and_on_refresh(tmp_path, monkeypatch):
+    import pandas as pd
+
+    import serving.runtime as runtime_module
+    from components.data.columns import EVENT_TYPE, ITEM_ID, TIMESTAMP, USER_ID
+    from components.privacy.erasure import add_tombstone
+    from components.privacy.ids import UserIds
+    from components.recommend.sources import CandidateSources
+    from components.recommend.tables import build_serving_tables
+
+    args = _serve_args(tmp_path, user_cache_size=10, user_cache_ttl_s=60.0)
+    users = UserIds(bytes.fromhex(args.id_key))
+    erased_file = args.erased_users_file  # a fake list: tombstones written by hand
+    day = pd.Timestamp("2024-03-01", tz="UTC")
+    interactions = pd.DataFrame(
+        [(5, 1, "click", day), (6, 2, "click", day), (7, 3, "view", day)],
+        columns=[USER_ID, ITEM_ID, EVENT_TYPE, TIMESTAMP],
+    )
+    items = pd.DataFrame({ITEM_ID: [1, 2, 3]})
+    tables = build_serving_tables(interactions, items)
+    add_tombstone(erased_file, users.tombstone(5))
+    monkeypatch.setattr(runtime_module, "_models", lambda *a, **k: models(Registry("1"), tmp_path))
+    monkeypatch.setattr(
+        runtime_module,
+        "_load_sources",
+        lambda *a: (CandidateSources.from_tables(tables), TablesOrigin(TablesFrom.PATH, "t")),
+    )
+    monkeypatch.setattr(runtime_module, "_open_searches", lambda *a: (None, {}))
+
+    runtime = runtime_module.load_retrieval_runtime(args, None, tmp_path)
+    assert runtime.sources.seen_items(5).size == 0  # erased before the load
+    assert runtime.sources.seen_items(6).tolist() == [2]
+    runtime.users.put(6, "cached row")
+    assert runtime.refresh_erasures() == 1  # nothing changed: no re-read, same answer
+
+    add_tombstone(erased_file, users.tombstone(6))  # another replica erased user 6
+    assert runtime.refresh_erasures() == 2
+    assert runtime.sources.seen_items(6).size == 0 and runtime.sources.positive_items(6).size == 0
+    assert runtime.users.get(6) is None and runtime.describe()["erased_users_hidden"] == 2
+    assert runtime.sources.seen_items(7).tolist() == [3]
+    fresh = runtime_module.load_retrieval_runtime(args, runtime, tmp_path)  # new tables too
+    assert fresh.erasures is runtime.erasures and fresh.sources.seen_items(6).size == 0

@@ -7,6 +7,7 @@ from components.privacy.erasure import (
     CACHES,
     EVENT_LOG,
     PREDICTION_LOG,
+    ErasureList,
     add_tombstone,
     drop_erased,
     erase_user,
@@ -95,3 +96,19 @@ def test_the_prediction_buffer_forgets_erased_users_on_any_replica(tmp_path):
     assert buffer.forget_users({bob}) == 1  # the replica that got the erasure
     erased.add(alice)  # another replica's erasure, seen at flush
     assert buffer.flush() is None and not list(tmp_path.glob("*.parquet"))
+
+
+def test_the_erasure_list_rereads_only_a_changed_file(tmp_path):
+    path = tmp_path / "privacy" / "erased.txt"
+    erasures = ErasureList(path, USERS)
+    assert erasures.refresh() is False and len(erasures) == 0  # no file: nobody erased
+    assert not erasures.is_erased(USERS("alice"))
+    add_tombstone(path, USERS.tombstone(USERS("alice")))
+    assert erasures.refresh() is True and erasures.version == 1
+    assert erasures.refresh() is False and erasures.version == 1  # unchanged: not re-read
+    assert erasures.is_erased(USERS("alice")) and not erasures.is_erased(USERS("bob"))
+    both = [USERS("alice"), USERS("bob")]
+    assert erasures.erased_among(both) == {USERS("alice")}
+    path.unlink()  # a list removed by hand: nobody erased any more
+    assert erasures.refresh() is True and erasures.erased_among(both) == frozenset()
+    assert ErasureList(None, USERS).refresh() is False

@@ -46,3 +46,15 @@ def test_seen_items_are_most_recent_first(interactions, items):
     sources = CandidateSources.from_tables(build_serving_tables(interactions, items))
     assert sources.seen_items(1).tolist() == [3, 2, 1]
     assert sources.seen_items(42).size == 0
+
+
+def test_forgotten_users_have_no_seen_items_or_stand_in_history(interactions, items):
+    sources = CandidateSources.from_tables(build_serving_tables(interactions, items))
+    assert sources.user_ids() == {1, 2, 3}
+    assert sources.positive_items(2).size > 0
+    sources.forget_users(frozenset({2}), version=1)
+    assert sources.seen_items(2).size == 0 and sources.positive_items(2).size == 0
+    assert sources.seen_items(1).tolist() == [3, 2, 1]  # everyone else as before
+    assert sources.erased_users == {2} and sources.erased_version == 1
+    copy = sources.with_catalog(sources.catalog)  # a catalog update keeps the erasures
+    assert copy.seen_items(2).size == 0

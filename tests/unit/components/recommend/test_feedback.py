@@ -6,7 +6,7 @@ import pytest
 from components.data.columns import CONTEXT, EVENT_ID, EVENT_TYPE, ITEM_ID, TIMESTAMP, USER_ID
 from components.data.validation import validate_interactions
 from components.privacy.ids import UserIds
-from components.recommend.feedback import RecentEventIds, check_feedback
+from components.recommend.feedback import USER_ERASED, RecentEventIds, check_feedback
 
 NOW = datetime(2025, 1, 1, 12, tzinfo=UTC)
 USERS = UserIds(b"test-key-0123456789")
@@ -155,3 +155,21 @@ def test_string_and_integer_user_ids_are_pseudonymized_alike():
     assert users[0] == users[1] == USERS(42) != users[2]
     assert all(0 < u < 2**63 for u in users) and 42 not in users
     assert checked.events[USER_ID].dtype == "int64"
+
+
+def test_an_erased_users_events_are_not_stored_and_say_why():
+    erased = {USERS("gone"), USERS(9)}
+    events = [
+        {"user_id": "gone", "item_id": 5, "event_type": "click", "event_id": "e-1"},
+        {"user_id": 1, "item_id": 5, "event_type": "click"},
+        {"user_id": "9", "item_id": 6, "event_type": "view"},  # "9" and 9 are one user
+    ]
+    checked = check(events, now=NOW, is_erased=erased.__contains__)
+    assert checked.accepted == [1]
+    assert checked.events[USER_ID].tolist() == [USERS(1)]
+    assert [(r.index, r.reasons) for r in checked.rejected] == [
+        (0, [USER_ERASED]),
+        (2, [USER_ERASED]),
+    ]
+    assert checked.event_ids == []  # an erased user's event id is not remembered either
+    assert check(events, now=NOW).accepted == [0, 1, 2]  # no predicate: all stored

@@ -4,7 +4,9 @@ import pandas as pd
 
 from components.recommend.prediction_log import (
     COLUMNS,
+    Expiry,
     PredictionLog,
+    expire_predictions,
     prediction_rows,
     write_predictions,
 )
@@ -47,3 +49,26 @@ def test_an_idle_buffer_is_flushed_periodically_and_close_writes_the_rest(tmp_pa
     log.add(prediction_rows(3, [4], [1.0], "a", "v"))  # recorded after close: written at once
     frames = [pd.read_parquet(p) for p in tmp_path.glob("*.parquet")]
     assert sorted(pd.concat(frames)["user_id"].tolist()) == [1, 2, 2, 3]
+
+
+def test_expiry_removes_rows_past_retention_and_keeps_the_rest_in_order(tmp_path):
+    now = pd.Timestamp("2025-06-01", tz="UTC")
+    day = pd.Timedelta(days=1)
+    write_predictions(tmp_path, prediction_rows(1, [1], [1.0], "a", "v", now - 100 * day))
+    straddling = prediction_rows(2, [2], [1.0], "a", "v", now - 95 * day)
+    straddling += prediction_rows(3, [3], [1.0], "a", "v", now - 10 * day)
+    write_predictions(tmp_path, straddling)
+    write_predictions(tmp_path, prediction_rows(4, [4], [1.0], "a", "v", now))
+    before = sorted(p.name for p in tmp_path.glob("*.parquet"))
+
+    result = expire_predictions(tmp_path, pd.Timedelta(days=90), now=now)
+
+    assert result == Expiry(files_before=3, files_after=2, rows_removed=2)
+    after = sorted(tmp_path.glob("*.parquet"))
+    assert [p.name for p in after][1] == before[2]  # the newest file is untouched
+    assert after[0].name.startswith(before[1].removesuffix(".parquet"))  # sorts where it did
+    users = pd.concat([pd.read_parquet(p) for p in after])["user_id"].tolist()
+    assert users == [3, 4]
+    assert not list(tmp_path.glob(".*"))  # no temporary file left behind
+    assert expire_predictions(tmp_path, pd.Timedelta(days=90), now=now).rows_removed == 0
+    assert expire_predictions(tmp_path / "none", pd.Timedelta(days=1)) == Expiry(0, 0, 0)
