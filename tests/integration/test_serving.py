@@ -625,7 +625,8 @@ def test_erasure_needs_the_admin_token_then_leaves_nothing_of_the_user(
     assert client.delete(route).status_code == 401
     wrong = client.delete(route, headers={"Authorization": "Bearer wrong"})
     assert wrong.status_code == 403
-    assert _user_traces(serving_state, [internal]) == before  # refused: nothing deleted
+    after = _user_traces(serving_state, [internal])  # the periodic flush may still add rows
+    assert all(after[store] >= count for store, count in before.items()), (before, after)
 
     erased = client.delete(route, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
     assert erased.status_code == 200, erased.text
