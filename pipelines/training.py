@@ -36,13 +36,21 @@ def step_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
-def build_pipeline(settings: Settings) -> Any:
+def task_setup(settings: Settings) -> Any:
+    """What every step of our pipelines gets: the settings as env (``step_environment``) and
+    no caching (each run reads fresh data)."""
     env = step_environment(settings)
 
     def with_env(task: Any) -> Any:
         for name, value in env.items():
             task.set_env_variable(name, value)
         return task.set_caching_options(False)
+
+    return with_env
+
+
+def build_pipeline(settings: Settings) -> Any:
+    with_env = task_setup(settings)
 
     @dsl.pipeline(
         name=PIPELINE_NAME,

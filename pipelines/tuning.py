@@ -27,7 +27,7 @@ from components import kfp_ops
 from components.settings import Settings, get_settings
 from components.training_params import default
 from pipelines.search import DEFAULT_GRID, best_path, search_space
-from pipelines.training import step_environment
+from pipelines.training import task_setup
 
 PIPELINE_NAME = "reco-tuning"
 PARALLELISM = 4  # trials at once on a cluster (the local runner runs them one by one)
@@ -105,13 +105,8 @@ def build_tuning_pipeline(
 ) -> Any:
     """The pipeline; its ``trials`` parameter defaults to the grid's configurations (editable in
     the KFP UI). The source has no default: a search never runs on data nobody named."""
-    env = step_environment(settings)
+    with_env = task_setup(settings)
     configs = trial_configs(grid or DEFAULT_GRID)
-
-    def with_env(task: Any) -> Any:
-        for name, value in env.items():
-            task.set_env_variable(name, value)
-        return task.set_caching_options(False)
 
     @dsl.pipeline(
         name=PIPELINE_NAME,
