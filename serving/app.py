@@ -27,7 +27,13 @@ from ray.serve import Application
 from ray.serve.handle import DeploymentHandle
 
 from components.data.contract import ID_PATTERN, MAX_ID_LENGTH
-from components.data.item_ids import answer_ids, external_form, is_hashed, try_internal
+from components.data.item_ids import (
+    answer_ids,
+    external_form,
+    internal_item_id,
+    is_hashed,
+    try_internal,
+)
 from components.privacy.erasure import ErasureList
 from components.privacy.ids import UserIds
 from components.recommend.candidates import FALLBACK_RANKER
@@ -390,8 +396,7 @@ class Ingress:
         except ValueError as error:  # e.g. "0" or past int64: the 422 of any bad field
             detail = [{"type": "value_error", "loc": ("path", "item_id"), "msg": str(error)}]
             raise RequestValidationError(detail) from error
-        internal = try_internal(external)
-        found = await self._retrieval.similar.remote(internal, k)
+        found = await self._retrieval.similar.remote(internal_item_id(external), k)
         if found is None:
             raise HTTPException(status_code=404, detail=f"unknown item {external}")
         process_metrics().observe_fallbacks(f"{V1}/items/{{item_id}}/similar", found.fallbacks)
@@ -534,12 +539,13 @@ class Ingress:
         """Internal ids as clients name them (``components.data.item_ids``): string ids from
         the snapshot's names; one not there yet (an item added since) is asked of Retrieval,
         and left as the internal id if that fails."""
-        names = self._known_items.names
+        held = self._known_items.names
+        names = {i: held[i] for i in item_ids if i in held}
         missing = [i for i in item_ids if is_hashed(i) and i not in names]
         if missing:
             try:
                 more = await _within(self._retrieval.catalog_names.remote(missing), self._timeout_s)
-                names = {**names, **more}
+                names.update(more)
             except Exception as error:  # noqa: BLE001 - answer with what is known
                 log.warning("string ids of %d items unknown here: %s", len(missing), error)
         return answer_ids(item_ids, names)
