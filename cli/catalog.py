@@ -15,8 +15,8 @@ def add(
         ...,
         exists=True,
         dir_okay=False,
-        help="CSV, Parquet or JSON lines: item_id, title, "
-        "categories (pipe-joined), available; an empty cell keeps the known value.",
+        help="CSV, Parquet or JSON lines: item_id (an integer or a string id such as an SKU), "
+        "title, categories (pipe-joined), available; an empty cell keeps the known value.",
     ),
 ) -> None:
     """Append a catalog update: serving embeds new items with the item tower's content path

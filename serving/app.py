@@ -26,9 +26,16 @@ from ray import serve
 from ray.serve import Application
 from ray.serve.handle import DeploymentHandle
 
-from components.data.contract import MAX_ID
+from components.data.contract import ID_PATTERN, MAX_ID_LENGTH
+from components.data.item_ids import (
+    answer_ids,
+    external_form,
+    internal_item_id,
+    is_hashed,
+    try_internal,
+)
 from components.privacy.erasure import ErasureList
-from components.privacy.ids import MAX_USER_ID_LENGTH, USER_ID_PATTERN, UserIds
+from components.privacy.ids import UserIds
 from components.recommend.candidates import FALLBACK_RANKER
 from components.recommend.candidates import Query as CandidateQuery
 from components.recommend.catalog import append_catalog_updates, catalog_frame
@@ -259,7 +266,11 @@ class Ingress:
         self._predictions.flush_periodically()  # loss window on kill -9: prediction_flush_s
         self._side_effects: set[asyncio.Task] = set()
         # Feedback is checked against this snapshot, not a call to Retrieval per request.
-        self._known_items = KnownItems(lambda: retrieval.catalog_ids.remote())
+        # ... and answers name string-id items from it (components.data.item_ids).
+        self._known_items = KnownItems(
+            lambda: retrieval.catalog_ids.remote(),
+            load_names=lambda: retrieval.catalog_names.remote(),
+        )
 
     def _erased_among(self, user_ids: set[int]) -> set[int]:
         """The erased users among ``user_ids`` (the list re-read at a flush when it changed: any
@@ -338,17 +349,18 @@ class Ingress:
             self._retry_after_s,
         )
         self._after_response(user_id, variant, result)
+        item_ids = await self._answer_ids([i.item_id for i in result.items])
         return RecommendResponse(
             user_id=body.user_id,
             items=[
                 RecommendedItem(
-                    item_id=i.item_id,
+                    item_id=item_id,
                     score=i.score,
                     reason=i.reason,
                     source=i.source,
                     title=i.title or None,
                 )
-                for i in result.items
+                for item_id, i in zip(item_ids, result.items, strict=True)
             ],
             experiment=self._experiment.name,
             variant=variant.name,
@@ -369,17 +381,32 @@ class Ingress:
     )
     async def similar(
         self,
-        item_id: int = Path(gt=0, le=MAX_ID),
+        item_id: str = Path(
+            min_length=1,
+            max_length=MAX_ID_LENGTH,
+            pattern=ID_PATTERN,
+            description="an integer in 1..2**63-1 or a string id (an SKU, a UUID)",
+        ),
         k: int = Query(10, ge=1, le=MAX_K),
     ) -> SimilarResponse:
-        """Nearest items by the item tower (404 for an item the catalog does not know)."""
-        found = await self._retrieval.similar.remote(item_id, k)
+        """Nearest items by the item tower (404 for an item the catalog does not know). The
+        id is an integer or the catalog's string id; answers name items the same way."""
+        try:
+            external = external_form(item_id)
+        except ValueError as error:  # e.g. "0" or past int64: the 422 of any bad field
+            detail = [{"type": "value_error", "loc": ("path", "item_id"), "msg": str(error)}]
+            raise RequestValidationError(detail) from error
+        found = await self._retrieval.similar.remote(internal_item_id(external), k)
         if found is None:
-            raise HTTPException(status_code=404, detail=f"unknown item {item_id}")
+            raise HTTPException(status_code=404, detail=f"unknown item {external}")
         process_metrics().observe_fallbacks(f"{V1}/items/{{item_id}}/similar", found.fallbacks)
+        item_ids = await self._answer_ids([i for i, _, _ in found.items])
         return SimilarResponse(
-            item_id=item_id,
-            items=[SimilarItem(item_id=i, score=s, title=t or None) for i, s, t in found.items],
+            item_id=external,
+            items=[
+                SimilarItem(item_id=named, score=s, title=t or None)
+                for named, (_, s, t) in zip(item_ids, found.items, strict=True)
+            ],
             model_versions=found.versions,
             degraded=bool(found.fallbacks),
             fallbacks=found.fallbacks,
@@ -407,15 +434,13 @@ class Ingress:
 
         if self._event_log is None:
             raise HTTPException(status_code=503, detail="feedback is disabled (no event log)")
-        # Only ids an event could be accepted with (the rest is rejected per event anyway): an id
-        # past int64 would fail the catalog lookup, and the whole batch with it.
+        # Only ids an event could be accepted with, as internal ids (the rest is rejected per
+        # event anyway): an id past int64 would fail the catalog lookup, and the batch with it.
         candidates = sorted(
             {
-                e["item_id"]
+                internal
                 for e in body.events
-                if isinstance(e, dict)
-                and type(e.get("item_id")) is int
-                and 0 < e["item_id"] <= MAX_ID
+                if isinstance(e, dict) and (internal := try_internal(e.get("item_id"))) is not None
             }
         )
         known = await self._known(candidates)
@@ -459,7 +484,7 @@ class Ingress:
     )
     async def erase_user(
         self,
-        user_id: str = Path(min_length=1, max_length=MAX_USER_ID_LENGTH, pattern=USER_ID_PATTERN),
+        user_id: str = Path(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN),
         credentials: HTTPAuthorizationCredentials | None = Security(bearer),
     ) -> ErasureResponse:
         """Right to erasure (admin token): the user's events, online and offline features,
@@ -509,6 +534,21 @@ class Ingress:
         if merged:  # feedback about the new items is accepted from now on, not after a poll
             await self._known_items.reload()
         return CatalogResponse(accepted=len(frame), merged=merged)
+
+    async def _answer_ids(self, item_ids: list[int]) -> list[int | str]:
+        """Internal ids as clients name them (``components.data.item_ids``): string ids from
+        the snapshot's names; one not there yet (an item added since) is asked of Retrieval,
+        and left as the internal id if that fails."""
+        held = self._known_items.names
+        names = {i: held[i] for i in item_ids if i in held}
+        missing = [i for i in item_ids if is_hashed(i) and i not in names]
+        if missing:
+            try:
+                more = await _within(self._retrieval.catalog_names.remote(missing), self._timeout_s)
+                names.update(more)
+            except Exception as error:  # noqa: BLE001 - answer with what is known
+                log.warning("string ids of %d items unknown here: %s", len(missing), error)
+        return answer_ids(item_ids, names)
 
     async def _known(self, item_ids: list[int]) -> set[int]:
         """The ids the catalog holds: from the snapshot held here; without one (never loaded,

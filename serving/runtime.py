@@ -401,6 +401,14 @@ class RetrievalRuntime:
         """Every item id the catalog holds (the ingress's snapshot for feedback checks)."""
         return np.asarray(self._sources().catalog.ids, dtype=np.int64)
 
+    def catalog_names(self, item_ids: list[int] | None = None) -> dict[int, str]:
+        """Internal id -> string id of the catalog's items named by a string (all, or those of
+        ``item_ids``): how the ingress answers with the ids clients know."""
+        names = self._sources().catalog.names
+        if item_ids is None:
+            return dict(names)
+        return {int(i): names[int(i)] for i in item_ids if int(i) in names}
+
     def is_stale(self) -> bool:
         """An alias moved, or a part that failed to load may load now."""
         return self.towers.is_stale() or bool(self.problems)

@@ -2,12 +2,13 @@
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from components.data.contract import MAX_CONTEXT_KEYS, ContextKey, ContextValue, PositiveId
+from components.data.contract import MAX_CONTEXT_KEYS, ContextKey, ContextValue
+from components.data.item_ids import ItemIdOut, RawItemId, internal_item_id
 from components.privacy.ids import RawUserId
 from components.recommend.candidates import Query
-from components.recommend.catalog import MAX_UPDATE_ITEMS, CatalogItem
+from components.recommend.catalog import MAX_UPDATE_ITEMS, CatalogItem, collisions
 from components.recommend.feedback import EVENT_ID_PATTERN, MAX_EVENT_ID_LENGTH
 
 Category = Annotated[str, StringConstraints(min_length=1, max_length=256)]
@@ -28,24 +29,25 @@ class RecommendBody(BaseModel):
         description="scalar values under allow-listed keys (the setting context_keys; "
         "others: 422); a 'category' key narrows popularity",
     )
-    exclude_items: list[PositiveId] = Field(default_factory=list, max_length=1000)
+    exclude_items: list[RawItemId] = Field(default_factory=list, max_length=1000)
     categories: list[Category] = Field(
         default_factory=list, max_length=20, description="only items in any of these"
     )
 
     def to_query(self, internal_user_id: int) -> Query:
-        """The query the graph runs: the user as their pseudonymous internal id."""
+        """The query the graph runs: the user as their pseudonymous internal id, items as
+        their internal ids."""
         return Query(
             user_id=internal_user_id,
             k=self.k,
             categories=tuple(dict.fromkeys(self.categories)),
-            exclude=tuple(self.exclude_items),
+            exclude=tuple(internal_item_id(i) for i in self.exclude_items),
             context=dict(self.context or {}),
         )
 
 
 class RecommendedItem(BaseModel):
-    item_id: int
+    item_id: ItemIdOut
     score: float
     reason: str = Field(description='e.g. "because you watched X", "popular in Books"')
     source: str = Field(description="ann | covisit | popular")
@@ -68,13 +70,13 @@ class RecommendResponse(BaseModel):
 
 
 class SimilarItem(BaseModel):
-    item_id: int
+    item_id: ItemIdOut
     score: float
     title: str | None = None
 
 
 class SimilarResponse(BaseModel):
-    item_id: int
+    item_id: ItemIdOut
     items: list[SimilarItem]
     model_versions: dict[str, str]
     degraded: bool
@@ -106,8 +108,9 @@ class FeedbackBody(BaseModel):
     events: list[Any] = Field(
         min_length=1,
         max_length=1000,
-        description="each: user_id (an integer or a string, as in /v1/recommend), item_id, "
-        "event_type, timestamp?, context? (allow-listed keys), value?, "
+        description="each: user_id (an integer or a string, as in /v1/recommend), item_id "
+        "(an integer or a string, as in exclude_items), event_type, timestamp?, context? "
+        "(allow-listed keys), value?, "
         f"event_id? (an idempotency key: 1-{MAX_EVENT_ID_LENGTH} characters matching "
         f"{EVENT_ID_PATTERN}; a retry with the same id is stored once); validated one by one",
     )
@@ -199,6 +202,7 @@ class CatalogBody(BaseModel):
                     "items": [
                         {"item_id": 90001, "title": "New", "categories": ["Books", "Sci-Fi"]},
                         {"item_id": 12, "available": False},
+                        {"item_id": "SKU-0042-BLUE", "title": "Mug", "categories": ["Home"]},
                     ]
                 }
             ]
@@ -206,6 +210,13 @@ class CatalogBody(BaseModel):
     )
 
     items: list[CatalogItem] = Field(min_length=1, max_length=MAX_UPDATE_ITEMS)
+
+    @model_validator(mode="after")
+    def _no_collisions(self) -> "CatalogBody":
+        clashes = collisions(self.items)
+        if clashes:
+            raise ValueError("; ".join(clashes))
+        return self
 
 
 class CatalogResponse(BaseModel):

@@ -13,6 +13,9 @@ TITLE = "title"
 CATEGORIES = "categories"  # pipe-joined category names, e.g. "Action|Comedy" ("" = none)
 AVAILABLE = "available"
 CREATED_AT = "created_at"
+# The catalog's string id of an item (an SKU, a UUID) where it has one; ITEM_ID is then its
+# internal id (components.data.item_ids). Null for items named by an integer.
+EXTERNAL_ID = "external_id"
 
 INTERACTION_COLUMNS = (USER_ID, ITEM_ID, EVENT_TYPE, TIMESTAMP)
 OPTIONAL_INTERACTION_COLUMNS = (CONTEXT, VALUE, EVENT_ID)

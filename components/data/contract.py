@@ -21,6 +21,13 @@ MAX_ID = 2**63 - 1  # ids are stored as int64 in every table, index and log
 # An id as clients send it: a strict integer that fits int64 (larger ones would wrap or fail
 # far from the request that sent them).
 PositiveId = Annotated[int, Field(strict=True, gt=0, le=MAX_ID)]
+# An id as a string (user and item ids alike): a UUID, an SKU, an account number, an opaque
+# token; no spaces or slashes, so it fits a URL path segment as it is.
+ID_PATTERN = r"^[A-Za-z0-9._:@+-]+$"
+MAX_ID_LENGTH = 128
+IdText = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN)
+]
 
 FUTURE_TOLERANCE = timedelta(minutes=5)  # how far ahead a producer's clock may run
 # The earliest event time accepted: older stamps are typos or defaults, and pandas' nanosecond

@@ -33,6 +33,7 @@ from components.data.columns import (
     EVENT_ID,
     EVENT_TYPE,
     EVENT_TYPES,
+    EXTERNAL_ID,
     INTERACTION_COLUMNS,
     ITEM_COLUMNS,
     ITEM_ID,
@@ -43,6 +44,7 @@ from components.data.columns import (
     VALUE,
 )
 from components.data.contract import FUTURE_TOLERANCE as CONTRACT_FUTURE_TOLERANCE
+from components.data.item_ids import find_collisions, map_item_ids
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +128,23 @@ def _as_int64(series: pd.Series, name: str, source: str) -> pd.Series:
     return numeric.astype("int64")
 
 
+def _as_item_ids(series: pd.Series, source: str) -> tuple[pd.Series, pd.Series]:
+    """(internal int64 ids, external strings or None): integers as they are, strings (SKUs,
+    UUIDs) mapped by ``components.data.item_ids``; anything else raises."""
+    null = series.isna()
+    if null.any():
+        raise DataValidationError(source, f"{ITEM_ID} is null", _bad_rows(null))
+    if ptypes.is_bool_dtype(series):
+        raise DataValidationError(source, f"{ITEM_ID} must be integers or strings, got booleans")
+    internal, external, errors = map_item_ids(series)
+    if errors:
+        bad = np.zeros(len(series), dtype=bool)
+        bad[[row for row, _ in errors]] = True
+        reasons = "; ".join(reason for _, reason in errors[:_SHOW_ROWS])
+        raise DataValidationError(source, f"bad {ITEM_ID}: {reasons}", _bad_rows(bad))
+    return internal, external
+
+
 def _as_utc(series: pd.Series, name: str, source: str) -> pd.Series:
     """UTC timestamps from datetimes (naive = UTC), epoch seconds or ISO strings."""
     null = series.isna()
@@ -203,7 +222,7 @@ def check_interactions(
     out = pd.DataFrame(
         {
             USER_ID: _as_int64(df[USER_ID], USER_ID, source),
-            ITEM_ID: _as_int64(df[ITEM_ID], ITEM_ID, source),
+            ITEM_ID: _as_item_ids(df[ITEM_ID], source)[0],
         }
     )
     events = df[EVENT_TYPE]
@@ -278,12 +297,19 @@ def validate_interactions(
 
 
 def check_items(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, ValidationReport]:
-    """Validate and type a catalog: unique integer ids, str title/categories, bool available."""
+    """Validate and type a catalog: unique ids (integers, or strings kept as ``external_id``
+    with their internal id in ``item_id``), str title/categories, bool available."""
     if df is None or len(df) == 0:
         raise DataValidationError(source, "items are empty (0 rows)")
     _require_columns(df, ITEM_COLUMNS, source, "items")
     df = df.reset_index(drop=True)
-    item_id = _as_int64(df[ITEM_ID], ITEM_ID, source)
+    item_id, external = _as_item_ids(df[ITEM_ID], source)
+    if EXTERNAL_ID in df.columns:  # a catalog validated before: its ids are internal already
+        known = df[EXTERNAL_ID].astype(object).where(df[EXTERNAL_ID].notna(), None)
+        external = external.where(external.notna(), known)
+    collisions = find_collisions(item_id, external)
+    if collisions:
+        raise DataValidationError(source, "; ".join(collisions[:_SHOW_ROWS]))
     dup = item_id.duplicated(keep=False)
     if dup.any():
         raise DataValidationError(
@@ -300,6 +326,8 @@ def check_items(df: pd.DataFrame, source: str) -> tuple[pd.DataFrame, Validation
             CREATED_AT: _as_utc(df[CREATED_AT], CREATED_AT, source),
         }
     )
+    if external.notna().any():  # integer-only catalogs keep the contract's columns only
+        out[EXTERNAL_ID] = external.astype(object)
     return out, ValidationReport(source, len(df), len(out), 0)
 
 

@@ -26,25 +26,19 @@ from pathlib import Path
 from typing import Annotated
 
 import pandas as pd
-from pydantic import Field, StringConstraints
+from pydantic import Field
 
 from components.data.columns import USER_ID
-from components.data.contract import MAX_ID, PositiveId
+from components.data.contract import ID_PATTERN, MAX_ID, MAX_ID_LENGTH, IdText, PositiveId
 
 log = logging.getLogger(__name__)
 
-# A user id as a string: a UUID, an account number, an opaque token (no spaces, no slashes).
-USER_ID_PATTERN = r"^[A-Za-z0-9._:@+-]+$"
-MAX_USER_ID_LENGTH = 128
-UserIdText = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=MAX_USER_ID_LENGTH, pattern=USER_ID_PATTERN),
-]
+# A user id as clients send it (the string form is the contract's, shared with item ids).
 RawUserId = Annotated[
-    PositiveId | UserIdText,
+    PositiveId | IdText,
     Field(
-        description=f"an integer in 1..{MAX_ID}, or a string of 1-{MAX_USER_ID_LENGTH} "
-        f"characters matching {USER_ID_PATTERN}; pseudonymized on arrival"
+        description=f"an integer in 1..{MAX_ID}, or a string of 1-{MAX_ID_LENGTH} "
+        f"characters matching {ID_PATTERN}; pseudonymized on arrival"
     ),
 ]
 

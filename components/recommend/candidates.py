@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 SOURCE_ANN = "ann"
 SOURCE_COVISIT = "covisit"
 SOURCE_POPULAR = "popular"
+# The anchor of a candidate no history item brought in. Compared by equality: item ids may be
+# negative (string ids hash below -2**62, components.data.item_ids), never -1.
+NO_ANCHOR = -1
 
 # Reasons a response is degraded (label values of reco_fallbacks_total{reason}).
 FALLBACK_MILVUS = "milvus"
@@ -226,7 +229,7 @@ def retrieve_candidates(
         vectors = _normalise(both[: len(ids)])
         if user_vector is not None and not cold:
             scores = vectors @ _normalise(user_vector.reshape(1, -1)).reshape(-1)
-        need = (labels == SOURCE_ANN) & (anchors < 0)
+        need = (labels == SOURCE_ANN) & (anchors == NO_ANCHOR)
         if need.any() and len(recent):
             anchors[need] = best_anchors(vectors[need], recent, both[len(ids) :])
     if user_vector is None or cold:
@@ -238,7 +241,7 @@ def retrieve_candidates(
     catalog = sources.catalog
     allowed = catalog.in_categories(ids, categories)
     titles = dict(zip(ids.tolist(), catalog.titles_of(ids), strict=True))
-    known_anchors = anchors[anchors >= 0]
+    known_anchors = anchors[anchors != NO_ANCHOR]
     titles.update(zip(known_anchors.tolist(), catalog.titles_of(known_anchors), strict=True))
     return CandidatePool(
         user_id=int(query.user_id),

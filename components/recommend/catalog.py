@@ -32,8 +32,22 @@ from pydantic import (
     field_validator,
 )
 
-from components.data.columns import AVAILABLE, CATEGORIES, CATEGORY_SEPARATOR, ITEM_ID, TITLE
-from components.data.contract import PositiveId, split_categories
+from components.data.columns import (
+    AVAILABLE,
+    CATEGORIES,
+    CATEGORY_SEPARATOR,
+    EXTERNAL_ID,
+    ITEM_ID,
+    TITLE,
+)
+from components.data.contract import split_categories
+from components.data.item_ids import (
+    RawItemId,
+    answer_ids,
+    external_form,
+    find_collisions,
+    internal_item_id,
+)
 
 MAX_UPDATE_ITEMS = 10_000  # items per catalog update (a route body, a CLI file)
 MAX_CATEGORIES = 64  # the index's limits (components.retrieval.schema)
@@ -50,7 +64,7 @@ class CatalogItem(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    item_id: PositiveId
+    item_id: RawItemId
     title: str | None = Field(None, max_length=1000)
     categories: list[Category] | None = Field(None, max_length=MAX_CATEGORIES)
     available: bool | None = None
@@ -73,18 +87,37 @@ class CatalogItem(BaseModel):
 
 def _latest(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per item: the last value given for each field (None = not given)."""
+    if EXTERNAL_ID not in frame:  # update files written before string ids
+        frame = frame.assign(**{EXTERNAL_ID: None})
     latest = frame.groupby(ITEM_ID, sort=False).last().reset_index()
-    return latest.astype(
+    latest = latest.astype(
         {ITEM_ID: "int64", TITLE: object, CATEGORIES: object, AVAILABLE: "boolean"}
+    )
+    external = latest[EXTERNAL_ID].astype(object)
+    latest[EXTERNAL_ID] = external.where(external.notna(), None)
+    return latest
+
+
+def collisions(items: Sequence[CatalogItem]) -> list[str]:
+    """Two different string ids of one update that map to one internal id (``item_ids``)."""
+    forms = [external_form(i.item_id) for i in items]
+    return find_collisions(
+        [internal_item_id(f) for f in forms], [f if isinstance(f, str) else None for f in forms]
     )
 
 
 def catalog_frame(items: Sequence[CatalogItem]) -> pd.DataFrame:
-    """Validated items as update rows (``item_id``, ``title``, pipe-joined ``categories``,
-    ``available``; None where a field was left out); a repeated id merges into one row."""
+    """Validated items as update rows (``item_id`` (internal), ``title``, pipe-joined
+    ``categories``, ``available``, ``external_id`` (the string id, None for an integer); None
+    where a field was left out); a repeated id merges into one row. Two strings that map to one
+    internal id raise ``ValueError`` (check ``collisions`` first to answer with a reason)."""
+    clashes = collisions(items)
+    if clashes:
+        raise ValueError("; ".join(clashes))
+    forms = [external_form(i.item_id) for i in items]
     frame = pd.DataFrame(
         {
-            ITEM_ID: pd.Series([i.item_id for i in items], dtype="int64"),
+            ITEM_ID: pd.Series([internal_item_id(f) for f in forms], dtype="int64"),
             TITLE: pd.Series([i.title for i in items], dtype=object),
             CATEGORIES: pd.Series(
                 [
@@ -94,6 +127,9 @@ def catalog_frame(items: Sequence[CatalogItem]) -> pd.DataFrame:
                 dtype=object,
             ),
             AVAILABLE: pd.Series([i.available for i in items], dtype="boolean"),
+            EXTERNAL_ID: pd.Series(
+                [f if isinstance(f, str) else None for f in forms], dtype=object
+            ),
         }
     )
     return _latest(frame)
@@ -108,10 +144,10 @@ def read_catalog_file(path: Path | str) -> tuple[pd.DataFrame, list[str]]:
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         raw = pd.read_parquet(path)
-    elif suffix in (".jsonl", ".json"):
-        raw = pd.read_json(path, lines=suffix == ".jsonl")
-    elif suffix == ".csv":
-        raw = pd.read_csv(path, dtype={CATEGORIES: str, TITLE: str})
+    elif suffix in (".jsonl", ".json"):  # values as written: "007" stays a string id
+        raw = pd.read_json(path, lines=suffix == ".jsonl", dtype=False)
+    elif suffix == ".csv":  # ids as text: "007" is an SKU, "42" the integer 42 (item_ids)
+        raw = pd.read_csv(path, dtype={CATEGORIES: str, TITLE: str, ITEM_ID: str})
     else:
         raise ValueError(f"{path}: expected .csv, .parquet, .json or .jsonl")
     if len(raw) > MAX_UPDATE_ITEMS:
@@ -134,7 +170,9 @@ def read_catalog_file(path: Path | str) -> tuple[pd.DataFrame, list[str]]:
                 f"{'.'.join(str(p) for p in e['loc']) or 'row'}: {e['msg']}" for e in error.errors()
             )
             errors.append(f"row {row}: {reasons}")
-    return catalog_frame(items), errors
+    if not errors:
+        errors = collisions(items)
+    return (catalog_frame([]) if errors else catalog_frame(items)), errors
 
 
 def append_catalog_updates(directory: Path | str, items: pd.DataFrame) -> Path:
@@ -144,7 +182,9 @@ def append_catalog_updates(directory: Path | str, items: pd.DataFrame) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     name = f"catalog-{time.time_ns():020d}-{uuid.uuid4().hex[:12]}.parquet"
     partial = directory / f".{name}.tmp"
-    items[[ITEM_ID, TITLE, CATEGORIES, AVAILABLE]].to_parquet(partial, index=False)
+    if EXTERNAL_ID not in items:
+        items = items.assign(**{EXTERNAL_ID: None})
+    items[[ITEM_ID, TITLE, CATEGORIES, AVAILABLE, EXTERNAL_ID]].to_parquet(partial, index=False)
     os.replace(partial, directory / name)
     return directory / name
 
@@ -171,7 +211,8 @@ def read_catalog_updates(directory: Path | str | None) -> tuple[str, pd.DataFram
 
 
 class Catalog:
-    """Items by id: title, categories (first = primary) and availability."""
+    """Items by id: title, categories (first = primary), availability, and the string id of
+    the items clients name by one (``names``: internal id -> string)."""
 
     def __init__(
         self,
@@ -179,6 +220,7 @@ class Catalog:
         titles: Sequence[str],
         categories: Sequence[Sequence[str]],
         available: Sequence[bool] | np.ndarray,
+        names: dict[int, str] | None = None,
     ) -> None:
         ids = np.asarray(item_ids, dtype=np.int64).reshape(-1)
         if not (len(ids) == len(titles) == len(categories) == len(available)):
@@ -192,6 +234,7 @@ class Catalog:
         self.categories = [list(categories[i]) for i in order]
         self.available = np.asarray(available, dtype=bool)[order]
         self.primary = np.asarray([c[0] if c else "" for c in self.categories], dtype=object)
+        self.names = dict(names or {})
 
     @classmethod
     def from_items(cls, items: pd.DataFrame) -> Catalog:
@@ -204,7 +247,8 @@ class Catalog:
             else np.ones(n, dtype=bool)
         )
         cats = [split_categories(v) for v in items[CATEGORIES]] if CATEGORIES in items else []
-        return cls(items[ITEM_ID].to_numpy(np.int64), titles, cats or [[]] * n, available)
+        ids = items[ITEM_ID].to_numpy(np.int64)
+        return cls(ids, titles, cats or [[]] * n, available, _names(ids, items))
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -239,6 +283,7 @@ class Catalog:
             [*self.titles[keep], *update.titles],
             [*(c for c, k in zip(self.categories, keep, strict=True) if k), *update.categories],
             np.concatenate([self.available[keep], update.available]),
+            {**self.names, **_names(ids, items)},
         )
 
     def positions(self, item_ids: Iterable[int] | np.ndarray) -> np.ndarray:
@@ -250,6 +295,10 @@ class Catalog:
         pos = np.searchsorted(self.ids, ids)
         pos = np.minimum(pos, len(self.ids) - 1)
         return np.where(self.ids[pos] == ids, pos, -1).astype(np.int64)
+
+    def external_ids(self, item_ids: Iterable[int] | np.ndarray) -> list[int | str]:
+        """The ids as clients name them: the string where the item has one, else the int."""
+        return answer_ids(np.asarray(list(item_ids), dtype=np.int64).tolist(), self.names)
 
     def contains(self, item_ids: Iterable[int] | np.ndarray) -> np.ndarray:
         return self.positions(item_ids) >= 0
@@ -285,3 +334,15 @@ class Catalog:
         return np.asarray(
             [p >= 0 and not wanted_set.isdisjoint(self.categories[p]) for p in pos], dtype=bool
         )
+
+
+def _names(ids: np.ndarray, items: pd.DataFrame) -> dict[int, str]:
+    """Internal id -> string id for the rows of ``items`` that carry one."""
+    if EXTERNAL_ID not in items:
+        return {}
+    external = items[EXTERNAL_ID].to_numpy(dtype=object)
+    return {
+        int(i): str(name)
+        for i, name in zip(ids.tolist(), external, strict=True)
+        if isinstance(name, str) and name
+    }

@@ -1,7 +1,8 @@
 """Feedback events checked one by one, so one bad event never costs the batch its good ones.
 
 Each raw event is validated alone (pydantic model: a user id as an int64 integer > 0 or a
-short string, an item id as an int64 integer > 0, a known event type, a timestamp from 1970 on
+short string, an item id likewise (mapped to its internal id: ``components.data.item_ids``),
+a known event type, a timestamp from 1970 on
 and not in the future, a bounded context whose keys are on the allow-list, a known item); the
 valid ones become one interaction frame in the shared data contract, with the user id
 pseudonymized (``components.privacy.ids``: the raw id is never stored) and the user's experiment
@@ -50,8 +51,8 @@ from components.data.contract import (
     MAX_CONTEXT_KEYS,
     ContextKey,
     ContextValue,
-    PositiveId,
 )
+from components.data.item_ids import RawItemId, internal_item_id
 from components.privacy.ids import RawUserId
 from components.recommend.cache import BoundedCache
 
@@ -106,7 +107,7 @@ class FeedbackEvent(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     user_id: RawUserId
-    item_id: PositiveId
+    item_id: RawItemId
     event_type: str
     timestamp: datetime | None = None
     context: dict[ContextKey, ContextValue] | None = Field(None, max_length=MAX_CONTEXT_KEYS)
@@ -184,7 +185,8 @@ def check_feedback(
 ) -> FeedbackCheck:
     """Validate each event alone; return the valid ones as a frame and the reasons for the rest.
 
-    ``known_items(ids)`` returns the subset of ``ids`` the catalog knows (one call per batch);
+    ``known_items(ids)`` returns the subset of internal item ``ids`` the catalog knows (one
+    call per batch);
     ``pseudonymize(raw user id)`` is the internal id stored (``UserIds``); ``variant_of(internal
     user id)`` returns (experiment name, variant name) for the context column; a context key not
     in ``context_keys`` rejects the event; an event whose ``event_id`` is in ``stored_ids`` or
@@ -210,7 +212,8 @@ def check_feedback(
             rejected.append(Rejection(index, [f"context: keys not allowed {extra}"]))
             continue
         parsed.append((index, event))
-    known = known_items({e.item_id for _, e in parsed}) if parsed else set()
+    internal = {index: internal_item_id(e.item_id) for index, e in parsed}
+    known = known_items(set(internal.values())) if parsed else set()
     rows, accepted, duplicates, first_of = [], [], [], {}
     batch_ids: set[str] = set()
     for index, event in parsed:
@@ -219,7 +222,8 @@ def check_feedback(
         ):
             duplicates.append(index)
             continue
-        if event.item_id not in known:
+        item = internal[index]
+        if item not in known:
             rejected.append(Rejection(index, [f"item_id: unknown item {event.item_id}"]))
             continue
         stamp = event.timestamp or now
@@ -227,7 +231,7 @@ def check_feedback(
         if is_erased is not None and is_erased(user):
             rejected.append(Rejection(index, [USER_ERASED]))
             continue
-        key = (user, event.item_id, event.event_type, stamp)
+        key = (user, item, event.event_type, stamp)
         if key in first_of:
             rejected.append(Rejection(index, [f"duplicate of event {first_of[key]}"]))
             continue
@@ -239,7 +243,7 @@ def check_feedback(
         rows.append(
             {
                 USER_ID: user,
-                ITEM_ID: event.item_id,
+                ITEM_ID: item,
                 EVENT_TYPE: event.event_type,
                 TIMESTAMP: pd.Timestamp(stamp),
                 CONTEXT: json.dumps(context, sort_keys=True),

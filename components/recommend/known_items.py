@@ -8,6 +8,10 @@ awaits a reload once a snapshot is held: while Retrieval restarts, feedback is c
 the last snapshot. An id the snapshot does not know makes the next reload come early (at most
 once per ``min_refresh_s``), so an item added to the catalog is accepted within seconds. Only
 before the first snapshot does a request await the load (and fail when it fails).
+
+With ``load_names`` it also holds the catalog's string ids (internal id -> SKU/UUID, only for
+the items that have one; at most one per held id), so answers name items as clients do without
+a call to Retrieval per request (``components.data.item_ids``).
 """
 
 from __future__ import annotations
@@ -37,8 +41,11 @@ class KnownItems:
         min_refresh_s: float = 5.0,
         max_items: int = DEFAULT_MAX_ITEMS,
         clock: Callable[[], float] = time.monotonic,
+        load_names: Callable[[], Awaitable[dict[int, str]]] | None = None,
     ) -> None:
         self._load = load
+        self._load_names = load_names
+        self.names: dict[int, str] = {}
         self.refresh_s = refresh_s
         self.min_refresh_s = min_refresh_s
         self.max_items = max_items
@@ -58,13 +65,17 @@ class KnownItems:
                 raise CatalogTooLargeError(
                     f"{len(ids)} catalog ids, more than the {self.max_items} a snapshot holds"
                 )
+            names = dict(await self._load_names()) if self._load_names is not None else {}
+            if len(names) > len(ids):
+                raise ValueError(f"{len(names)} string ids for {len(ids)} catalog ids")
         except Exception as error:  # noqa: BLE001 - keep the snapshot held, say why
             self.last_error = f"{type(error).__name__}: {error}"
             log.warning("catalog snapshot not refreshed (%s)", self.last_error)
             if isinstance(error, CatalogTooLargeError):
-                self._ids = None
+                self._ids, self.names = None, {}
             return
         self._ids, self._loaded_at, self.last_error = ids, self._clock(), None
+        self.names = names
 
     def _reload_in_background(self) -> None:
         if self._task is None or self._task.done():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from components.recommend.candidates import SOURCE_POPULAR
+from components.recommend.candidates import NO_ANCHOR, SOURCE_POPULAR
 
 FOR_YOU = "picked for you"
 POPULAR_NOW = "popular right now"
@@ -63,7 +63,7 @@ def reason(
     ranker expects when it ordered the answer (``action``, its dominant action for the item):
     ``because you watched <title>, likely to purchase``, or just ``likely to purchase``."""
     expected = likely(action)
-    if source != SOURCE_POPULAR and anchor_id >= 0:
+    if source != SOURCE_POPULAR and anchor_id != NO_ANCHOR:
         found = because(anchor_id, anchor_title)
     elif source == SOURCE_POPULAR:
         matched = [c for c in requested if c in item_categories]

@@ -1,6 +1,7 @@
 """Serving tables: what the request path needs from the training data besides the models.
 
-- ``items``        the catalog (id, title, categories, available): rules and reasons;
+- ``items``        the catalog (id, title, categories, available, the string id where an
+                   item has one): rules, reasons and the ids answers name;
 - ``popularity``   one row per catalog item, ``score`` = the weights of its positive events
                    (the event table: a purchase 5, a click 1, a skip nothing) in the recent
                    window plus a small all-time term (ties), so items without events still
@@ -30,6 +31,7 @@ import pandas as pd
 from components.data.columns import (
     AVAILABLE,
     CATEGORIES,
+    EXTERNAL_ID,
     ITEM_ID,
     TIMESTAMP,
     TITLE,
@@ -160,7 +162,8 @@ def build_serving_tables(
     Windows end at the latest interaction, so tables built from the same data are the same
     whenever they are built."""
     end_ns = int(_utc_ns(interactions[TIMESTAMP]).max()) if len(interactions) else 0
-    catalog = items[[c for c in (ITEM_ID, TITLE, CATEGORIES, AVAILABLE) if c in items]]
+    columns = (ITEM_ID, TITLE, CATEGORIES, AVAILABLE, EXTERNAL_ID)
+    catalog = items[[c for c in columns if c in items]]
     catalog = catalog.drop_duplicates(ITEM_ID, keep="last").reset_index(drop=True)
     return ServingTables(
         items=catalog,

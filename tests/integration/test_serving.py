@@ -746,6 +746,62 @@ def test_a_catalog_update_adds_items_and_takes_items_out_without_a_retrain(clien
     assert client.get(f"{url}/v1/items/{new[1]}/similar").json()["items"][0]["item_id"] != new[0]
 
 
+def test_a_catalog_of_string_skus_is_served_and_answered_by_its_ids(
+    client, urls, args, tables, tmp_path
+):
+    """SKUs added through the admin route and through a catalog file (what `reco catalog add`
+    writes) are recommended, similar and accepted in feedback by their strings; answers name
+    them by their strings, never by the internal ids."""
+    from components.recommend.catalog import append_catalog_updates, read_catalog_file
+
+    _, built, _ = tables
+    url = urls["main"]
+    # categories no other added item has: the SKUs are each other's nearest (the content path)
+    known = sorted({c for cs in Catalog.from_items(built.items).categories for c in cs})
+    categories = [*known[-2:], "Skus"]
+    skus = ["SKU-0042-BLUE", "SKU-0042-RED"]
+    items = [{"item_id": s, "title": s, "categories": categories} for s in skus]
+    response = _catalog(client, url, items)
+    assert response.status_code == 200 and response.json()["merged"], response.text
+
+    similar = client.get(f"{url}/v1/items/{skus[0]}/similar", params={"k": 3})
+    assert similar.status_code == 200, similar.text
+    assert similar.json()["item_id"] == skus[0]
+    assert similar.json()["items"][0]["item_id"] == skus[1]
+    answer = _recommend(client, url, user_id="user-sku-1", k=5, categories=["Skus"])
+    assert {item["item_id"] for item in answer["items"]} == set(skus)
+    excluded = _recommend(
+        client, url, user_id="user-sku-1", k=5, categories=["Skus"], exclude_items=[skus[0]]
+    )
+    assert [item["item_id"] for item in excluded["items"]] == [skus[1]]
+    events = [
+        {"user_id": "user-sku-1", "item_id": skus[0], "event_type": "click"},
+        {"user_id": "user-sku-1", "item_id": "SKU-NOT-IN-CATALOG", "event_type": "click"},
+    ]
+    feedback = client.post(f"{url}/v1/feedback", json={"events": events})
+    assert feedback.status_code == 200, feedback.text
+    assert feedback.json()["accepted"] == 1
+    assert feedback.json()["rejected"][0]["reasons"] == ["item_id: unknown item SKU-NOT-IN-CATALOG"]
+    assert client.get(f"{url}/v1/items/SKU-NOT-IN-CATALOG/similar").status_code == 404
+    assert client.get(f"{url}/v1/items/0/similar").status_code == 422
+
+    # A catalog file, as `reco catalog add` writes it: "007" is an SKU, merged by the poll.
+    path = tmp_path / "skus.csv"
+    path.write_text(f"item_id,title,categories\n007,Bond,{'|'.join(categories)}\n")
+    frame, errors = read_catalog_file(path)
+    assert not errors
+    append_catalog_updates(args.catalog_updates_dir, frame)
+
+    def served():
+        answer = client.get(f"{url}/v1/items/007/similar", params={"k": 3})
+        return answer.json() if answer.status_code == 200 else None
+
+    found, waited = _until(served)
+    assert found and found["item_id"] == "007", found
+    assert {i["item_id"] for i in found["items"]} >= set(skus)
+    print(f"catalog file with an SKU: answered by its string after {waited:.2f} s")
+
+
 def test_fuzzing_the_served_schema_finds_no_server_error_or_undocumented_answer(urls):
     """Schemathesis generates valid and invalid requests for every route from the OpenAPI
     schema the app serves: no answer is a 5xx, has a status code the schema does not document,

@@ -26,7 +26,9 @@ def test_items_are_validated_and_categories_split():
         {"item_id": 5, "categories": ["A|B"]},
         {"item_id": 5, "categories": ["x" * 300]},
         {"item_id": 5, "price": 3},
-        {"item_id": "5"},
+        {"item_id": "a sku"},  # a space: not a string id
+        {"item_id": 2**63},
+        {"item_id": 5.0},
     ):
         with pytest.raises(ValidationError):
             CatalogItem.model_validate(bad)

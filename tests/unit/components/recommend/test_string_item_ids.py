@@ -1,0 +1,134 @@
+"""String item ids on the request path: catalog updates keep them, the catalog names items by
+them, feedback maps them to internal ids, the ingress's snapshot holds them."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from components.data import item_ids
+from components.data.columns import EXTERNAL_ID, ITEM_ID
+from components.data.item_ids import HASHED_MAX, internal_item_id
+from components.privacy.ids import UserIds
+from components.recommend.catalog import (
+    Catalog,
+    CatalogItem,
+    append_catalog_updates,
+    catalog_frame,
+    read_catalog_file,
+    read_catalog_updates,
+)
+from components.recommend.feedback import check_feedback
+from components.recommend.known_items import KnownItems
+from components.recommend.sources import CandidateSources
+from components.recommend.tables import build_serving_tables
+
+SKU = "SKU-0042-BLUE"
+
+
+def test_catalog_items_take_strings_in_canonical_form():
+    assert CatalogItem(item_id="42").item_id == 42
+    assert CatalogItem(item_id="007").item_id == "007"
+    for bad in ("0", "a b", "x" * 129):
+        with pytest.raises(ValidationError):
+            CatalogItem(item_id=bad)
+
+
+def test_an_update_with_string_ids_is_logged_and_merged_with_its_names(tmp_path, items):
+    frame = catalog_frame([CatalogItem(item_id=SKU, title="Mug", categories=["A"])])
+    assert frame[ITEM_ID].tolist() == [internal_item_id(SKU)]
+    assert frame[EXTERNAL_ID].tolist() == [SKU]
+    # an update file from before string ids (no external_id column) still reads
+    pd.DataFrame({ITEM_ID: [3], "title": ["Old"], "categories": [None], "available": [None]})[
+        [ITEM_ID, "title", "categories", "available"]
+    ].to_parquet(tmp_path / "catalog-00000000000000000001-old.parquet", index=False)
+    append_catalog_updates(tmp_path, frame)
+    _, updates = read_catalog_updates(tmp_path)
+    names = dict(zip(updates[ITEM_ID], updates[EXTERNAL_ID], strict=True))
+    assert names == {3: None, internal_item_id(SKU): SKU}
+
+    catalog = Catalog.from_items(items).updated(updates)
+    sku = internal_item_id(SKU)
+    assert catalog.external_ids([1, sku]) == [1, SKU] and catalog.title(sku) == "Mug"
+    # a later update of the item by its string keeps the name; other items keep theirs
+    again = catalog.updated(catalog_frame([CatalogItem(item_id=SKU, available=False)]))
+    assert again.names == {sku: SKU} and not again.is_available([sku])[0]
+
+
+def test_serving_tables_carry_the_names(interactions, items):
+    shop = pd.concat(
+        [items, items.iloc[:1].assign(**{ITEM_ID: internal_item_id(SKU), EXTERNAL_ID: SKU})]
+    )
+    sources = CandidateSources.from_tables(build_serving_tables(interactions, shop))
+    assert sources.catalog.names == {internal_item_id(SKU): SKU}
+
+
+def test_a_catalog_file_with_skus_reads_them_as_text(tmp_path):
+    path = tmp_path / "new.csv"
+    path.write_text("item_id,title,categories,available\n007,Bond,Film,true\n42,Answer,,\n")
+    frame, errors = read_catalog_file(path)
+    assert errors == []
+    assert frame[ITEM_ID].tolist() == [internal_item_id("007"), 42]  # "007" stays an SKU
+    assert frame[EXTERNAL_ID].tolist() == ["007", None]
+    lines = tmp_path / "new.jsonl"
+    lines.write_text('{"item_id": "007", "title": "Bond"}\n{"item_id": 9, "available": false}\n')
+    frame, errors = read_catalog_file(lines)
+    assert errors == [] and frame[EXTERNAL_ID].tolist() == ["007", None]
+
+
+def test_a_catalog_file_whose_strings_collide_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(item_ids, "hashed", lambda text: HASHED_MAX)
+    path = tmp_path / "clash.csv"
+    path.write_text("item_id,title\nSKU-A,a\nSKU-B,b\n")
+    frame, errors = read_catalog_file(path)
+    assert len(frame) == 0 and len(errors) == 1 and "hash collision" in errors[0]
+    with pytest.raises(ValueError, match="hash collision"):
+        catalog_frame([CatalogItem(item_id="SKU-A"), CatalogItem(item_id="SKU-B")])
+
+
+def test_feedback_about_a_string_item_is_stored_under_its_internal_id():
+    sku = internal_item_id(SKU)
+    checked = check_feedback(
+        [
+            {"user_id": "u-1", "item_id": SKU, "event_type": "click"},
+            {"user_id": "u-1", "item_id": "SKU-UNKNOWN", "event_type": "click"},
+            {"user_id": "u-1", "item_id": "42", "event_type": "view"},
+            {"user_id": "u-1", "item_id": "no good", "event_type": "view"},
+        ],
+        known_items=lambda ids: set(ids) & {sku, 42},
+        variant_of=lambda user: ("exp", "a"),
+        pseudonymize=UserIds(b"test-key-0123456789"),
+        context_keys=frozenset(),
+        now=datetime(2025, 1, 1, tzinfo=UTC),
+    )
+    assert checked.accepted == [0, 2]
+    assert checked.events[ITEM_ID].tolist() == [sku, 42]
+    reasons = {r.index: r.reasons for r in checked.rejected}
+    assert reasons[1] == ["item_id: unknown item SKU-UNKNOWN"]
+    assert any("should match pattern" in reason for reason in reasons[3])
+
+
+def test_the_ingress_snapshot_holds_the_names_with_the_ids():
+    sku = internal_item_id(SKU)
+    state = {"names": {sku: SKU}}
+
+    async def ids():
+        return np.array([1, sku])
+
+    async def names():
+        return state["names"]
+
+    async def check():
+        known = KnownItems(ids, load_names=names)
+        assert await known.known([sku, 5]) == {sku}
+        assert known.names == {sku: SKU}
+        state["names"] = {sku: SKU, 7: "x", 8: "y"}  # more names than ids: refused, kept
+        await known.reload()
+        assert known.names == {sku: SKU} and "string ids" in known.last_error
+
+    asyncio.run(check())
