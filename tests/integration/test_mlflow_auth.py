@@ -157,3 +157,25 @@ def test_registry_code_works_with_the_credentials_and_is_refused_without(
     assert refused.status_code == 401
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", PASSWORD)
     assert str(alias_version(registry_client(uri), NAME, CHAMPION).version) == version
+
+
+def test_the_documented_password_rotation(
+    auth_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/security.md: change the admin password through MLflow's API first (the server
+    ignores MLFLOW_AUTH_ADMIN_PASSWORD once the user exists); then the old one is refused."""
+    from mlflow.server.auth.client import AuthServiceClient
+
+    new = "a-rotated-test-password-2"
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", USER)
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", PASSWORD)
+    AuthServiceClient(auth_server).update_user_password(USER, new, current_password=PASSWORD)
+    try:
+        search = f"{auth_server}/api/2.0/mlflow/registered-models/search"
+        assert httpx.get(search, auth=(USER, PASSWORD), timeout=HTTP_TIMEOUT_S).status_code == 401
+        assert httpx.get(search, auth=(USER, new), timeout=HTTP_TIMEOUT_S).status_code == 200
+        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", new)  # the patched Secret, clients restarted
+        registry_client(auth_server).search_registered_models()
+    finally:
+        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", new)
+        AuthServiceClient(auth_server).update_user_password(USER, PASSWORD, current_password=new)
