@@ -32,6 +32,13 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str | None = Field(
         None, description="sqlite:///... (embedded) or http://mlflow:5000 (cluster)."
     )
+    mlflow_auth_secret: str | None = Field(
+        None,
+        description="Name of the Kubernetes Secret (keys username, password) the compiled "
+        "pipelines' pods read MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD from: the "
+        "pipeline references it (never the password). Set by the chart (mlflow.auth). "
+        "Elsewhere MLflow's client reads those two variables itself.",
+    )
     mlflow_experiment: str = "reco-training"
     retrieval_model_name: str = "reco-two-tower"
     ranker_model_name: str = "reco-ranker"

@@ -21,7 +21,7 @@ from monitoring.config import (
     DEFAULT_THRESHOLD,
     DEFAULT_WINDOW_DAYS,
 )
-from pipelines.training import step_environment
+from pipelines.training import compile_package, mlflow_secret_env, task_setup
 
 PIPELINE_NAME = "drift-check"
 
@@ -88,7 +88,7 @@ def run_check_for_kfp(
 
 def build_drift_pipeline(settings: Settings) -> Any:
     # Every settings field with a value, the KFP API included: the check may start a run there.
-    env = step_environment(settings)
+    with_env = task_setup(settings)
 
     @dsl.pipeline(
         name=PIPELINE_NAME,
@@ -115,19 +115,12 @@ def build_drift_pipeline(settings: Settings) -> Any:
             dry_run=dry_run,
             train_source=train_source,
         )
-        task.set_display_name("drift check (Evidently)").set_caching_options(False)
-        for name, value in env.items():
-            task.set_env_variable(name, value)
+        with_env(task).set_display_name("drift check (Evidently)")
 
     return drift_check
 
 
 def compile_drift_pipeline(settings: Settings, output: Path) -> Path:
-    """Write the YAML to upload next to the training pipeline."""
-    # Imported here: the component body imports this module inside the KFP executor, where
-    # importing kfp.compiler fails on a circular import (kfp 2.17).
-    from kfp import compiler
-
-    output.parent.mkdir(parents=True, exist_ok=True)
-    compiler.Compiler().compile(build_drift_pipeline(settings), str(output))
-    return output
+    """Write the YAML to upload next to the training pipeline (the check reads the champion's
+    reference from MLflow: the MLflow credentials Secret by reference)."""
+    return compile_package(build_drift_pipeline(settings), output, mlflow_secret_env(settings))

@@ -13,12 +13,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from kfp import compiler, dsl
+from kfp import dsl
 
 from components.settings import Settings, get_settings
 from components.training_params import require_source
 from monitoring.config import DEFAULT_COOLDOWN
-from pipelines.training import step_environment
+from pipelines.training import compile_package, task_setup
 
 PIPELINE_NAME = "scheduled-retraining"
 
@@ -40,7 +40,7 @@ def scheduled_retrain_op(train_source: str, cooldown_hours: float) -> str:
 
 
 def build_schedule_pipeline(settings: Settings) -> Any:
-    env = step_environment(settings)
+    with_env = task_setup(settings)
 
     @dsl.pipeline(
         name=PIPELINE_NAME,
@@ -51,17 +51,14 @@ def build_schedule_pipeline(settings: Settings) -> Any:
         train_source: str, cooldown_hours: float = DEFAULT_COOLDOWN.total_seconds() / 3600
     ) -> None:
         task = scheduled_retrain_op(train_source=train_source, cooldown_hours=cooldown_hours)
-        task.set_display_name("scheduled retraining").set_caching_options(False)
-        for name, value in env.items():
-            task.set_env_variable(name, value)
+        with_env(task).set_display_name("scheduled retraining")
 
     return scheduled_retraining
 
 
 def compile_schedule_pipeline(settings: Settings, output: Path) -> Path:
-    output.parent.mkdir(parents=True, exist_ok=True)
-    compiler.Compiler().compile(build_schedule_pipeline(settings), str(output))
-    return output
+    """The step only starts a KFP run: no Secret needed."""
+    return compile_package(build_schedule_pipeline(settings), output)
 
 
 def kfp_cron(cron: str) -> str:

@@ -139,18 +139,15 @@ def decide(
     if unmeasured:
         reasons.append(f"key feature(s) not measured in this window: {', '.join(unmeasured)}")
 
-    status = RETRAIN if drift else NO_DRIFT
-    retrain = drift
-    blocked = retrain_blocked(state, now, cooldown, retraining_in_progress) if drift else None
-    if blocked is not None:
-        status, retrain = blocked[0], False
-        reasons.append(blocked[1])
-    return Decision(
-        at=_iso(now),
-        status=status,
+    return _decision(
+        now,
+        RETRAIN if drift else NO_DRIFT,
+        drift,
+        reasons,
+        state,
+        cooldown,
+        retraining_in_progress,
         drift=drift,
-        retrain=retrain,
-        reasons=reasons,
         share_drifted=share,
         threshold=threshold,
         drifted_features=list(result.drifted_features),
@@ -158,7 +155,6 @@ def decide(
         key_features_drifted=key_drifted,
         score_drift=result.score_drift,
         engagement_drift=result.engagement_drift,
-        cooldown_seconds=cooldown.total_seconds(),
         report_html=str(result.report_html_path),
         report_json=str(result.report_json_path),
     )
@@ -186,20 +182,43 @@ def decide_scheduled(
     state: MonitorState, now: datetime, cooldown: timedelta, retraining_in_progress: bool = False
 ) -> Decision:
     """Pure policy of a schedule tick: retrain, unless the shared cool-down or lock says no."""
-    reasons = ["scheduled retraining"]
-    status, retrain = SCHEDULED, True
-    blocked = retrain_blocked(state, now, cooldown, retraining_in_progress)
+    return _decision(
+        now,
+        SCHEDULED,
+        True,
+        ["scheduled retraining"],
+        state,
+        cooldown,
+        retraining_in_progress,
+        drift=False,
+        trigger=SCHEDULE_TRIGGER,
+    )
+
+
+def _decision(
+    now: datetime,
+    status: str,
+    wants_retrain: bool,
+    reasons: list[str],
+    state: MonitorState,
+    cooldown: timedelta,
+    retraining_in_progress: bool,
+    **fields: Any,
+) -> Decision:
+    """The Decision of either trigger: one that wants a retraining still gets ``retrain_blocked``'s
+    no (its status and reason) inside the cool-down or while the lock is held."""
+    retrain = wants_retrain
+    blocked = retrain_blocked(state, now, cooldown, retraining_in_progress) if retrain else None
     if blocked is not None:
         status, retrain = blocked[0], False
         reasons.append(blocked[1])
     return Decision(
         at=_iso(now),
         status=status,
-        drift=False,
         retrain=retrain,
         reasons=reasons,
         cooldown_seconds=cooldown.total_seconds(),
-        trigger=SCHEDULE_TRIGGER,
+        **fields,
     )
 
 

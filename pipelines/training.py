@@ -6,10 +6,11 @@ ingest → split → features (Feast) → two-tower (TorchRec) → ranker (XGBoo
 
 import json
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from kfp import compiler, dsl
+from kfp import dsl
 
 from components import kfp_ops
 from components.settings import Settings, environment_variable, is_secret
@@ -151,14 +152,47 @@ def build_pipeline(settings: Settings) -> Any:
 
 def compile_pipeline(settings: Settings, output: Path) -> Path:
     """Write the YAML a user uploads in the KFP UI (or `upload_pipeline` sends)."""
-    output.parent.mkdir(parents=True, exist_ok=True)
-    compiler.Compiler().compile(build_pipeline(settings), str(output))
-    if settings.id_key_secret:
-        with_secret_env(output, settings.id_key_secret, {ID_KEY_SECRET_KEY: "RECO_ID_KEY"})
-    return output
+    return compile_package(
+        build_pipeline(settings),
+        output,
+        [*id_key_secret_env(settings), *mlflow_secret_env(settings)],
+    )
 
 
 ID_KEY_SECRET_KEY = "id_key"  # the key of the id-key Secret (the chart's privacy.idKey.key)
+# The keys of the MLflow credentials Secret (the chart's mlflow.auth) -> the env MLflow reads.
+MLFLOW_AUTH_SECRET_KEYS = {
+    "username": "MLFLOW_TRACKING_USERNAME",
+    "password": "MLFLOW_TRACKING_PASSWORD",
+}
+
+SecretEnv = tuple[str, dict[str, str]]  # (Secret name, {key: env var})
+
+
+def id_key_secret_env(settings: Settings) -> list[SecretEnv]:
+    """The user-id key from the Secret the settings name (steps that pseudonymize ids)."""
+    secret = settings.id_key_secret
+    return [(secret, {ID_KEY_SECRET_KEY: "RECO_ID_KEY"})] if secret else []
+
+
+def mlflow_secret_env(settings: Settings) -> list[SecretEnv]:
+    """The MLflow credentials from the Secret the settings name (steps that call MLflow)."""
+    secret = settings.mlflow_auth_secret
+    return [(secret, dict(MLFLOW_AUTH_SECRET_KEYS))] if secret else []
+
+
+def compile_package(pipeline: Any, output: Path, secrets: Sequence[SecretEnv] = ()) -> Path:
+    """Compile a pipeline function to the YAML KFP takes, every step given the env of
+    ``secrets`` by reference (``with_secret_env``): the one compile path of our pipelines."""
+    # Imported here: a component body imports its pipeline module inside the KFP executor,
+    # where importing kfp.compiler fails on a circular import (kfp 2.17).
+    from kfp import compiler
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    compiler.Compiler().compile(pipeline, str(output))
+    for secret, key_to_env in secrets:
+        with_secret_env(output, secret, key_to_env)
+    return output
 
 
 def with_secret_env(package: Path, secret: str, key_to_env: dict[str, str]) -> None:

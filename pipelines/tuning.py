@@ -21,13 +21,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from kfp import compiler, dsl
+from kfp import dsl
 
 from components import kfp_ops
 from components.settings import Settings, get_settings
 from components.training_params import default
 from pipelines.search import DEFAULT_GRID, best_path, search_space
-from pipelines.training import task_setup
+from pipelines.training import compile_package, mlflow_secret_env, task_setup
 
 PIPELINE_NAME = "reco-tuning"
 PARALLELISM = 4  # trials at once on a cluster (the local runner runs them one by one)
@@ -150,9 +150,10 @@ def build_tuning_pipeline(
 def compile_tuning_pipeline(
     settings: Settings, output: Path, grid: Mapping[str, Sequence[Any]] | None = None
 ) -> Path:
-    output.parent.mkdir(parents=True, exist_ok=True)
-    compiler.Compiler().compile(build_tuning_pipeline(settings, grid), str(output))
-    return output
+    # Trials and the pick log to MLflow.
+    return compile_package(
+        build_tuning_pipeline(settings, grid), output, mlflow_secret_env(settings)
+    )
 
 
 def run_tuning_local(

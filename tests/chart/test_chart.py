@@ -163,6 +163,7 @@ def test_secrets_are_referenced_never_inlined(lib, production_objects) -> None:
         *generated,
         values["mlflow"]["backendStore"]["existingSecret"],
         values["mlflow"]["artifactStore"]["existingSecret"],
+        values["mlflow"]["auth"]["existingSecret"],
         values["milvus"]["auth"]["existingSecret"],
         values["feast"]["onlineStore"]["existingSecret"],
     } - {""}
@@ -496,6 +497,7 @@ def test_components_can_be_switched_off(lib) -> None:
         sets=(
             "mlflow.enabled=false",
             "mlflow.externalUri=http://mlflow.shared:5000",
+            "mlflow.auth.enabled=false",
             "feast.enabled=false",
             "rayService.enabled=false",
             "drift.enabled=false",

@@ -284,20 +284,21 @@ annotation of the Ray pods see the same token within one render.
 
 {{/*
 A generated secret value, base64: the one already in the cluster (lookup, so an upgrade keeps
-it; a new user-id key would re-key every user), else a new random one, memoized per render.
-Arguments: (list . <values dict> <Secret name> <key>).
+it; a new user-id key would re-key every user), else a new random one, memoized per render
+(in the values dict, per key). Arguments: (list . <values dict> <Secret name> <key>).
 */}}
 {{- define "reco.generatedSecret" -}}
 {{- $root := index . 0 -}}
 {{- $holder := index . 1 -}}
 {{- $name := index . 2 -}}
 {{- $key := index . 3 -}}
-{{- if not (hasKey $holder "_value") -}}
+{{- $memo := printf "_%s" $key -}}
+{{- if not (hasKey $holder $memo) -}}
 {{- $existing := lookup "v1" "Secret" $root.Release.Namespace $name -}}
 {{- $value := get ($existing.data | default dict) $key | default (randAlphaNum 64 | b64enc) -}}
-{{- $_ := set $holder "_value" $value -}}
+{{- $_ := set $holder $memo $value -}}
 {{- end -}}
-{{- get $holder "_value" -}}
+{{- get $holder $memo -}}
 {{- end }}
 
 {{/* The serving containers' privacy env: the user-id key and the admin token, from Secrets. */}}
@@ -312,4 +313,51 @@ Arguments: (list . <values dict> <Secret name> <key>).
     secretKeyRef:
       name: {{ include "reco.adminTokenSecretName" . }}
       key: {{ .Values.privacy.adminToken.key }}
+{{- end }}
+
+{{/*
+MLflow basic auth (mlflow.auth): the Secret with the credentials (keys username, password and,
+for the chart's server, flask_secret_key). Clients get them when the chart's MLflow runs with
+auth, or when an existingSecret names the credentials of an MLflow run elsewhere.
+*/}}
+{{- define "reco.mlflowAuthSecretName" -}}
+{{- .Values.mlflow.auth.existingSecret | default (printf "%s-mlflow-auth" (include "reco.fullname" .)) -}}
+{{- end }}
+
+{{- define "reco.mlflowAuthOn" -}}
+{{- $a := .Values.mlflow.auth -}}
+{{- if and $a.enabled (or .Values.mlflow.enabled $a.existingSecret) }}true{{ end -}}
+{{- end }}
+
+{{/* Hash of a generated MLflow auth Secret (pod annotation: a changed password rolls the pods). */}}
+{{- define "reco.mlflowAuthChecksum" -}}
+{{- $a := .Values.mlflow.auth -}}
+{{- if and (include "reco.mlflowAuthOn" .) (not $a.existingSecret) -}}
+{{- $name := include "reco.mlflowAuthSecretName" . -}}
+{{- list (include "reco.mlflowAuthPassword" .) (include "reco.generatedSecret" (list . $a $name "flask_secret_key")) | join "," | sha256sum -}}
+{{- end -}}
+{{- end }}
+
+{{/* The generated password, base64: the one in the cluster, else random (reco.generatedSecret). */}}
+{{- define "reco.mlflowAuthPassword" -}}
+{{- include "reco.generatedSecret" (list . .Values.mlflow.auth (include "reco.mlflowAuthSecretName" .) "password") -}}
+{{- end }}
+
+{{/*
+The env of every MLflow client container (Ray, the drift check): MLflow's client reads
+MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD itself (HTTP basic auth on every call).
+*/}}
+{{- define "reco.mlflowAuthEnv" -}}
+{{- if include "reco.mlflowAuthOn" . }}
+- name: MLFLOW_TRACKING_USERNAME
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "reco.mlflowAuthSecretName" . }}
+      key: username
+- name: MLFLOW_TRACKING_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "reco.mlflowAuthSecretName" . }}
+      key: password
+{{- end }}
 {{- end }}

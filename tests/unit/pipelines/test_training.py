@@ -148,3 +148,44 @@ def test_pipeline_pods_read_the_id_key_from_a_secret_never_the_file(tmp_path: Pa
                 "secretName": "reco-id-key",
             }
         ]
+
+
+def _secret_envs(package: Path) -> dict[str, list]:
+    """executor -> its secretAsEnv entries (the platform spec of a compiled pipeline)."""
+    pipeline, *platform = yaml.safe_load_all(package.read_text())
+    executors = platform[0]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert set(executors) == set(pipeline["deploymentSpec"]["executors"])
+    return {name: config["secretAsEnv"] for name, config in executors.items()}
+
+
+MLFLOW_SECRET_ENV = {
+    "keyToEnv": [
+        {"envVar": "MLFLOW_TRACKING_USERNAME", "secretKey": "username"},
+        {"envVar": "MLFLOW_TRACKING_PASSWORD", "secretKey": "password"},
+    ],
+    "secretName": "reco-mlflow-auth",
+}
+
+
+def test_pipelines_that_call_mlflow_read_its_credentials_from_the_secret(tmp_path: Path) -> None:
+    from monitoring.kfp_drift import compile_drift_pipeline
+    from monitoring.kfp_schedule import compile_schedule_pipeline
+    from pipelines.tuning import compile_tuning_pipeline
+
+    settings = Settings(
+        state_dir=tmp_path, id_key_secret="reco-id-key", mlflow_auth_secret="reco-mlflow-auth"
+    )
+    training = _secret_envs(compile_pipeline(settings, tmp_path / "p.yaml"))
+    for entries in training.values():
+        assert entries[0]["secretName"] == "reco-id-key"
+        assert entries[1:] == [MLFLOW_SECRET_ENV]
+    tuning = compile_tuning_pipeline(settings, tmp_path / "t.yaml", {"epochs": [1]})
+    drift = compile_drift_pipeline(settings, tmp_path / "d.yaml")
+    for package in (tuning, drift):
+        assert all(e == [MLFLOW_SECRET_ENV] for e in _secret_envs(package).values()), package
+    # The schedule's step only starts a KFP run: no Secret, no platform spec.
+    schedule = compile_schedule_pipeline(settings, tmp_path / "s.yaml").read_text()
+    assert len(list(yaml.safe_load_all(schedule))) == 1 and "secretAsEnv" not in schedule
+    # No settings name: nothing is referenced (an MLflow without auth).
+    plain = compile_pipeline(Settings(state_dir=tmp_path), tmp_path / "plain.yaml").read_text()
+    assert "secretAsEnv" not in plain
