@@ -60,9 +60,6 @@ def _wait_healthy(url: str, server: subprocess.Popen, log: Path) -> None:
 def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """MLflow with the basic-auth app on loopback: SQLite tracking and user stores, proxied
     artifacts in a temp folder, the admin user from MLFLOW_AUTH_ADMIN_* (as in the chart)."""
-    pytest.importorskip(
-        "flask_wtf", reason="MLflow's auth app needs Flask-WTF (the dev extra, mlflow[auth])"
-    )
     root = tmp_path_factory.mktemp("mlflow-auth")
     config = root / "basic_auth.ini"
     config.write_text(
