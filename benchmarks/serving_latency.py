@@ -6,9 +6,15 @@ Ray Serve app on the same machine (what Serve's HTTP proxy + one FastAPI replica
         --requests 400 --concurrency 1 4 16 --write-docs docs/serving.md
     .venv/bin/python benchmarks/serving_latency.py --batching 1:0 16:0.002   # compare settings
 
-``--batching SIZE:WAIT_S ...`` runs the graph once per request-batching setting of Retrieval
-and Ranking (``max_batch_size``, ``batch_wait_timeout_s``), one row group each; the default is
-the serve config's.
+``--batching SIZE:WAIT_S[:RANKING_WAIT_S] ...`` runs the graph once per request-batching setting
+of Retrieval and Ranking (``max_batch_size``, ``batch_wait_timeout_s``; Ranking's wait is
+Retrieval's unless given), one row group each; the default is the config's.
+
+Besides the pass-through, an empty graph (the same route behind two chained handle calls that do
+no work, as the ingress makes them) is measured: the floor the graph's shape puts under its
+latency. Every answer's ``cold_start`` is counted: users the online store does not know (a
+state folder read with another ``RECO_ID_KEY`` than it was trained with) take the cheap
+popularity path, and the count says so.
 
 Needs a finished training run in the state folder (``make run`` or ``reco pipeline run``). The
 serving tables come from the champion's MLflow run when it has them, else they are built from
@@ -41,6 +47,25 @@ from serving.config import ServeArgs
 from serving.schemas import RecommendBody, RecommendedItem, RecommendResponse
 
 passthrough_api = FastAPI()
+EMPTY_GRAPH = "empty graph (two hops, no work)"
+
+
+def plain_answer(user_id: int | str, k: int) -> RecommendResponse:
+    """The pass-through's answer: k placeholder items, no work."""
+    return RecommendResponse(
+        user_id=user_id,
+        items=[
+            RecommendedItem(item_id=i + 1, score=0.0, reason="pass-through", source="none")
+            for i in range(k)
+        ],
+        experiment="none",
+        variant="none",
+        model_versions={},
+        ranked_by="retrieval",
+        degraded=False,
+        fallbacks=[],
+        cold_start=False,
+    )
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=64)
@@ -50,30 +75,47 @@ class PassThrough:
 
     @passthrough_api.post("/v1/recommend", response_model=RecommendResponse)
     async def recommend(self, body: RecommendBody) -> RecommendResponse:
-        return RecommendResponse(
-            user_id=body.user_id,
-            items=[
-                RecommendedItem(item_id=i + 1, score=0.0, reason="pass-through", source="none")
-                for i in range(body.k)
-            ],
-            experiment="none",
-            variant="none",
-            model_versions={},
-            ranked_by="retrieval",
-            degraded=False,
-            fallbacks=[],
-            cold_start=False,
-        )
+        return plain_answer(body.user_id, body.k)
+
+
+hops_api = FastAPI()
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=32)
+class EmptyStage:
+    """A stage that does no work: what a handle hop costs alone."""
+
+    async def retrieve(self, body: RecommendBody) -> RecommendBody:
+        return body
+
+    async def rank(self, body: RecommendBody) -> int:
+        return body.k
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=64)
+@serve.ingress(hops_api)
+class EmptyGraph:
+    """The graph's shape without its work: the pass-through's route and response behind two
+    chained handle calls (Ingress -> Retrieval -> Ranking, awaited once), as the real ingress
+    makes them. The floor that the shape, not the models, puts under the graph's latency."""
+
+    def __init__(self, retrieval: Any, ranking: Any) -> None:
+        self._retrieval, self._ranking = retrieval, ranking
+
+    @hops_api.post("/v1/recommend", response_model=RecommendResponse)
+    async def recommend(self, body: RecommendBody) -> RecommendResponse:
+        k = await self._ranking.rank.remote(self._retrieval.retrieve.remote(body))
+        return plain_answer(body.user_id, k)
 
 
 async def _load(url: str, users: list[int], k: int, total: int, concurrency: int) -> dict:
     """``total`` requests from ``concurrency`` clients, each sending one at a time."""
     latencies: list[float] = []
-    errors = 0
+    errors = cold = 0
     counter = iter(range(total))
 
     async def client() -> None:
-        nonlocal errors
+        nonlocal errors, cold
         async with httpx.AsyncClient(timeout=60.0) as http:
             for i in counter:
                 body = {"user_id": users[i % len(users)], "k": k}
@@ -81,6 +123,7 @@ async def _load(url: str, users: list[int], k: int, total: int, concurrency: int
                 response = await http.post(f"{url}/v1/recommend", json=body)
                 latencies.append(time.perf_counter() - started)
                 errors += response.status_code != 200
+                cold += response.status_code == 200 and response.json()["cold_start"]
 
     started = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(concurrency)))
@@ -89,6 +132,7 @@ async def _load(url: str, users: list[int], k: int, total: int, concurrency: int
     return {
         "requests": total,
         "errors": errors,
+        "cold_start": cold,
         "p50_ms": float(np.percentile(ms, 50)),
         "p99_ms": float(np.percentile(ms, 99)),
         "mean_ms": float(statistics.fmean(ms)),
@@ -153,14 +197,20 @@ def _tables_dir(source: str | None, tables_dir: Path | None) -> Path | None:
     return save_serving_tables(build_serving_tables(interactions, items), folder)
 
 
-def batching_setting(text: str) -> tuple[int, float]:
-    """``SIZE:WAIT_S`` -> (max_batch_size, batch_wait_timeout_s)."""
-    size, _, wait = text.partition(":")
-    return int(size), float(wait or 0)
+def batching_setting(text: str) -> tuple[int, float, float]:
+    """``SIZE:WAIT_S[:RANKING_WAIT_S]`` -> (max_batch_size, Retrieval's and Ranking's
+    batch_wait_timeout_s; Ranking's is Retrieval's unless given)."""
+    size, _, waits = text.partition(":")
+    retrieval, _, ranking = waits.partition(":")
+    return int(size), float(retrieval or 0), float(ranking or retrieval or 0)
 
 
-def setting_label(size: int, wait_s: float) -> str:
-    return f"batch {size}, wait {wait_s * 1000:g} ms" if size > 1 else "no batching"
+def setting_label(size: int, wait_s: float, ranking_wait_s: float | None = None) -> str:
+    if size <= 1:
+        return "no batching"
+    if ranking_wait_s is None or ranking_wait_s == wait_s:
+        return f"batch {size}, wait {wait_s * 1000:g} ms"
+    return f"batch {size}, wait {wait_s * 1000:g} ms (Ranking {ranking_wait_s * 1000:g} ms)"
 
 
 def markdown(
@@ -173,7 +223,8 @@ def markdown(
         f"k={context['k']}, {context['users']} distinct users; models: {context['label']}; "
         f"catalog {context['catalog']}. "
         "Load generator on the same machine; 1-min load average before, between the row "
-        f"groups and after: {context.get('load', 'not recorded')}.",
+        f"groups and after: {context.get('load', 'not recorded')}. Cold-start answers: "
+        f"{cold_answers(results)} (users the online store does not know).",
         "",
         "| graph | concurrency | graph p50 ms | graph p99 ms | graph req/s "
         "| pass-through p50 ms | pass-through p99 ms | pass-through req/s "
@@ -190,7 +241,8 @@ def markdown(
             stages = ", ".join(f"{n} {ms:.1f}" for n, ms in real.get("stages", {}).items())
             inner = ", ".join(f"{n} {ms:.2f}" for n, ms in real.get("inner", {}).items())
             inner = f" (stages: {inner})" if inner else ""
-            stage_lines.append(f"- {name}, concurrency {level}: {stages}{inner}")
+            if stages:
+                stage_lines.append(f"- {name}, concurrency {level}: {stages}{inner}")
     lines += [
         "",
         "Mean ms inside each deployment per request (`reco_deployment_latency_seconds`; a "
@@ -200,6 +252,18 @@ def markdown(
     lines += stage_lines
     lines.append(f"<!-- {block}:end -->")
     return "\n".join(lines)
+
+
+def cold_answers(results: dict[str, dict[int, dict]]) -> str:
+    """``cold of answered`` over the real graph's rows."""
+    rows = [
+        row
+        for name, levels in results.items()
+        if name not in ("passthrough", EMPTY_GRAPH)
+        for row in levels.values()
+    ]
+    answered = sum(row["requests"] - row["errors"] for row in rows)
+    return f"{sum(row.get('cold_start', 0) for row in rows)} of {answered}"
 
 
 def ratios(real: dict, base: dict) -> list[str]:
@@ -251,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
         type=batching_setting,
         nargs="+",
         default=None,
-        help="SIZE:WAIT_S request-batching settings to compare (default: the config's)",
+        help="SIZE:WAIT_S[:RANKING_WAIT_S] request-batching settings to compare (default: the "
+        "config's)",
     )
     parser.add_argument(
         "--exact-max-items",
@@ -290,22 +355,33 @@ def main(argv: list[str] | None = None) -> int:
         route_prefix="/passthrough",
         logging_config=logging_config(args),
     )
+    serve.run(
+        EmptyGraph.bind(EmptyStage.bind(), EmptyStage.bind()),
+        name="empty-graph",
+        route_prefix="/empty-graph",
+        logging_config=logging_config(args),
+    )
     users = list(range(1, options.users + 1))
+    configured = (
+        args.retrieval.max_batch_size,
+        args.retrieval.batch_wait_timeout_s,
+        args.ranking.batch_wait_timeout_s,
+    )
     settings_to_try = [
-        (size, wait_s, exact)
-        for size, wait_s in options.batching
-        or [(args.retrieval.max_batch_size, args.retrieval.batch_wait_timeout_s)]
+        (size, wait_s, ranking_wait_s, exact)
+        for size, wait_s, ranking_wait_s in options.batching or [configured]
         for exact in options.exact_max_items or [args.exact_search_max_items]
     ]
     results: dict[str, dict[int, dict]] = {}
     status: dict[str, Any] = {}
     load = [os.getloadavg()[0]]
-    for size, wait_s, exact in settings_to_try:
+    for size, wait_s, ranking_wait_s, exact in settings_to_try:
         batching = {"max_batch_size": size, "batch_wait_timeout_s": wait_s}
+        ranking_batching = {"max_batch_size": size, "batch_wait_timeout_s": ranking_wait_s}
         graph_args = args.model_copy(
             update={
                 "retrieval": args.retrieval.model_copy(update=batching),
-                "ranking": args.ranking.model_copy(update=batching),
+                "ranking": args.ranking.model_copy(update=ranking_batching),
                 "exact_search_max_items": exact,
             }
         )
@@ -316,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
             print(httpx.get(f"{base}/readyz").text, file=sys.stderr)
             return 1
         status = httpx.get(f"{base}/readyz").json()["deployments"]["Retrieval"]
-        label = setting_label(size, wait_s)
+        label = setting_label(size, wait_s, ranking_wait_s)
         if options.exact_max_items:
             label += ", Milvus search" if exact == 0 else f", exact search up to {exact:,}"
         results[label] = measure(
@@ -330,6 +406,16 @@ def main(argv: list[str] | None = None) -> int:
         )
         load.append(os.getloadavg()[0])
         print(label, json.dumps(results[label]), flush=True)
+    results[EMPTY_GRAPH] = measure(
+        f"{base}/empty-graph",
+        users,
+        options.k,
+        options.requests,
+        options.warmup,
+        options.concurrency,
+        "",
+    )
+    load.append(os.getloadavg()[0])
     results["passthrough"] = measure(
         f"{base}/passthrough",
         users,

@@ -21,9 +21,11 @@ from components.settings import Settings, get_settings
 from serving.limits import DEFAULT_MAX_BODY_BYTES
 
 # Request batching (``@serve.batch``) in Retrieval and Ranking: chosen from
-# benchmarks/serving_latency.py at concurrency 1/4/16 (docs/serving.md, "Batching").
+# benchmarks/serving_latency.py at concurrency 1/4/16 (docs/serving.md, "Batching"). No wait:
+# Serve's batcher waits the whole timeout even for a lone request, which a request pays in each
+# batched deployment; under load a batch still gathers the calls that queued during the last one.
 MAX_BATCH_SIZE = 8
-BATCH_WAIT_S = 0.002
+BATCH_WAIT_S = 0.0
 
 
 class RetrievalOptions(BaseModel):
@@ -39,7 +41,10 @@ class RetrievalOptions(BaseModel):
         MAX_BATCH_SIZE, ge=1, le=256, description="concurrent requests sharing one search call"
     )
     batch_wait_timeout_s: float = Field(
-        BATCH_WAIT_S, ge=0, le=1, description="longest wait for a batch to fill"
+        BATCH_WAIT_S,
+        ge=0,
+        le=1,
+        description="longest wait for a batch to fill (Serve waits it even for a lone request)",
     )
 
 
@@ -55,7 +60,10 @@ class RankingOptions(BaseModel):
         MAX_BATCH_SIZE, ge=1, le=256, description="concurrent requests sharing one prediction"
     )
     batch_wait_timeout_s: float = Field(
-        BATCH_WAIT_S, ge=0, le=1, description="longest wait for a batch to fill"
+        BATCH_WAIT_S,
+        ge=0,
+        le=1,
+        description="longest wait for a batch to fill (Serve waits it even for a lone request)",
     )
     mmr_lambda: float = Field(
         MMR_LAMBDA, ge=0, le=1, description="1 = ranker order, 0 = most diverse"

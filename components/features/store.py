@@ -219,6 +219,40 @@ def historical_features(store: FeatureStore, entity_df: pd.DataFrame) -> pd.Data
     return _fill_defaults(result, ITEM_DEFAULTS)
 
 
+def _is_missing(value: Any) -> bool:
+    """What ``pandas.isna`` says of one value an online read returns (None, or a float NaN)."""
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def _filled_columns(
+    response: dict[str, list[Any]], features: Sequence[str], defaults: dict[str, Any], rows: int
+) -> tuple[dict[str, Any], np.ndarray]:
+    """An online read's columns with the defaults filled in as ``_fill_defaults`` fills a frame
+    (same values and dtypes), and which rows the store knows (any value). On the lists the
+    read returns, not on a frame: pandas per column cost more than Feast's own read of a user
+    row (docs/serving.md, profile)."""
+    found = np.zeros(rows, dtype=bool)
+    columns: dict[str, Any] = {}
+    for name in features:
+        values = response[name]
+        missing = np.fromiter((_is_missing(v) for v in values), dtype=bool, count=rows)
+        found |= ~missing
+        if name not in defaults or not missing.any():
+            columns[name] = values
+            continue
+        default = defaults[name]
+        filled = np.empty(rows, dtype=object)
+        for row, value in enumerate(values):
+            if not missing[row]:
+                filled[row] = value
+            else:  # a list default is copied per row: a caller may change one row's list
+                filled[row] = list(default) if isinstance(default, list) else default
+        if not isinstance(default, (str, list)):
+            filled = filled.astype(type(default))
+        columns[name] = filled
+    return columns, found
+
+
 @lru_cache(maxsize=8)
 def _no_rows(key: str, features: tuple[str, ...]) -> pd.DataFrame:
     """The frame a read of no ids returns (the item side of a user-only read, every request):
@@ -246,11 +280,10 @@ def _read_online(
         features=[f"{view}:{name}" for name in features],
         entity_rows={key: unique_ids},  # one batched call for all ids
     ).to_dict()
-    frame = pd.DataFrame({name: response[name] for name in features})
-    frame.index = pd.Index(unique_ids, name=key, dtype="int64")
-    found = frame.notna().any(axis=1)
-    frame = _fill_defaults(frame, defaults)
-    frame[FOUND] = found.to_numpy(dtype=bool)
+    columns, found = _filled_columns(response, features, defaults, len(unique_ids))
+    frame = pd.DataFrame(
+        {**columns, FOUND: found}, index=pd.Index(unique_ids, name=key, dtype="int64")
+    )
     missing = [i for i, ok in zip(unique_ids, frame[FOUND], strict=True) if not ok]
     frame.attrs["missing"] = missing
     if missing:

@@ -84,8 +84,8 @@ def cached_user_reads(read: ReadFeatures | None, users: BoundedCache) -> ReadFea
         missing = [key for key, frames in held.items() if frames is None]
         if missing:
             frame, items = read(missing, [])
-            for key in missing:
-                held[key] = (frame.loc[[key]], items)
+            for key in missing:  # one user read: the frame is that user's row already
+                held[key] = (frame if len(missing) == 1 else frame.loc[[key]], items)
                 users.put(key, held[key])
         if len(keys) == 1:
             return held[keys[0]]
