@@ -342,7 +342,8 @@ def train_ranking(
     settings: Settings | None = None,
 ) -> dict[str, float]:
     """The ranker on two-tower candidates for the label window, judged against retrieval order
-    on held-out label users (`ranker.candidates.fit_ranker`): the verdict is saved with it.
+    on every label user out of fold (`ranker.candidates.fit_ranker`): the verdict is saved
+    with it.
 
     The candidates come from a tower trained like the served one (its recorded parameters) on
     ``fit`` alone: the served tower learnt on the label window too, so its scores there know

@@ -19,7 +19,7 @@ from components.settings import Settings
 
 pytestmark = pytest.mark.integration
 
-SOURCE = "synthetic:n_users=120,n_items=90,interactions_per_user=25,seed=3"
+SOURCE = "synthetic:n_users=80,n_items=60,interactions_per_user=20,seed=3"
 
 
 def run_steps(folder: Path, key: str) -> dict[str, float]:
@@ -39,7 +39,7 @@ def run_steps(folder: Path, key: str) -> dict[str, float]:
         paths["label"],
         paths["items"],
         tower,
-        epochs=3,
+        epochs=2,
         embedding_dim=8,
         seed=5,
     )
@@ -49,7 +49,7 @@ def run_steps(folder: Path, key: str) -> dict[str, float]:
         paths["label"],
         paths["items"],
         ranker,
-        candidate_k=60,
+        candidate_k=40,
         seed=5,
         settings=settings,
     )
@@ -64,7 +64,7 @@ def run_steps(folder: Path, key: str) -> dict[str, float]:
         reports / "evaluation.html",
         reports / "evaluation.md",
         reports / "predictions.parquet",
-        candidate_k=60,
+        candidate_k=40,
         seed=5,
         settings=settings,
     )
