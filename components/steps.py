@@ -35,6 +35,7 @@ from components.data.columns import (
     USER_ID,
 )
 from components.data.io import load_source, read_events
+from components.data.order import ordered_users
 from components.data.split import temporal_split
 from components.data.validation import validate_dataset
 from components.drift_reference import prediction_reference, reference_frames
@@ -272,7 +273,7 @@ def epochs_on_validation(
     each epoch retrieves for the label window's users (fit items excluded); training stops when
     ``VALIDATION_METRIC`` has not improved for ``patience`` epochs. Returns the best epoch count
     and the figure of every epoch run."""
-    users = sorted(label[USER_ID].unique().tolist())
+    users = ordered_users(label)
     figures: list[float] = []
 
     def judge(so_far: TrainedTwoTower) -> bool:
@@ -341,7 +342,8 @@ def train_ranking(
     settings: Settings | None = None,
 ) -> dict[str, float]:
     """The ranker on two-tower candidates for the label window, judged against retrieval order
-    on held-out label users (`ranker.candidates.fit_ranker`): the verdict is saved with it.
+    on every label user out of fold (`ranker.candidates.fit_ranker`): the verdict is saved
+    with it.
 
     The candidates come from a tower trained like the served one (its recorded parameters) on
     ``fit`` alone: the served tower learnt on the label window too, so its scores there know

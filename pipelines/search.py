@@ -33,7 +33,7 @@ DEFAULT_GRID: dict[str, tuple[Any, ...]] = {
     "epochs": (3, 6),
     "candidate_k": (100, 200),
 }
-SCORE = "validation_ndcg@10"  # what serving would serve, on held-out validation users
+SCORE = "validation_ndcg@10"  # what serving would serve, on label users out of fold
 
 
 def tunable() -> list[str]:

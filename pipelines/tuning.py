@@ -3,7 +3,7 @@
 ingest → split → features (Feast) → start (MLflow parent run)
        → ParallelFor(trial configurations): trial — a two-tower learns on ``fit`` (its epoch
          count stopped on ``label``), the ranker learns on its candidates and is judged on
-         held-out label users; one nested MLflow run per trial
+         every label user out of fold; one nested MLflow run per trial
        → select (fan-in with ``dsl.Collected`` over the trials' JSON results): the best
          configuration → ``<state>/tuning/best_params.json`` and the parent run
          (``best.*`` params, ``tuning/best_params.json`` artefact)

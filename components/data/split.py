@@ -8,8 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from components.data.columns import ITEM_ID, TIMESTAMP, USER_ID
+from components.data.columns import ITEM_ID, TIMESTAMP
 from components.data.contract import time_key
+from components.data.order import user_order
 
 # 0.8 * n is not always exact in floating point; never let rounding move the cut by one.
 _EPS = 1e-9
@@ -22,11 +23,12 @@ def split_mask(
 
     Per user, rows are sorted stably by (timestamp, item_id) (ties keep input order); the rows
     from position floor((1 - test_fraction) * n) on are test; users with fewer than
-    ``min_interactions`` rows stay fully in train.
+    ``min_interactions`` rows stay fully in train. Users come in ``order.user_order`` (by their
+    events, not their ids), so the split's files list them in the same order under any id key.
     """
     if not 0.0 <= test_fraction < 1.0:
         raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction}")
-    users = interactions[USER_ID].to_numpy()
+    users, _ = user_order(interactions)
     # np.lexsort is stable: the last key is primary.
     order = np.lexsort(
         (
@@ -46,7 +48,8 @@ def split_mask(
 def temporal_split(
     interactions: pd.DataFrame, test_fraction: float = 0.2, min_interactions: int = 5
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split into (train, test) per the protocol; both sorted by (user, timestamp, item_id).
+    """Split into (train, test) per the protocol; both sorted by (user in ``user_order``,
+    timestamp, item_id).
 
     Both frames get a fresh RangeIndex; columns and dtypes are those of the input.
     """

@@ -21,6 +21,7 @@ import scipy.sparse as sp
 
 from components.data.columns import ITEM_ID, USER_ID
 from components.data.events import event_weights
+from components.data.order import user_order
 
 Recommendations = dict[int, list[int]]
 
@@ -66,10 +67,12 @@ class _Base:
         if train.empty:
             raise ValueError("train is empty: nothing to fit")
         weight, positive = event_weights(train)
+        # users by their events, not their keyed ids (ALS's random start is drawn per row)
+        codes, in_order = user_order(train)
         pairs = (
             pd.DataFrame(
                 {
-                    "u": train[USER_ID].to_numpy(np.int64)[positive],
+                    "u": codes[positive],
                     "i": train[ITEM_ID].to_numpy(np.int64)[positive],
                     "w": weight[positive],
                 }
@@ -79,12 +82,12 @@ class _Base:
         )
         if pairs.empty:
             raise ValueError("train has no positive event: nothing to fit")
-        users = pairs["u"].to_numpy(np.int64)
         items = pairs["i"].to_numpy(np.int64)
-        self.user_ids, user_idx = np.unique(users, return_inverse=True)
+        kept, user_idx = np.unique(pairs["u"].to_numpy(np.int64), return_inverse=True)
+        self.user_ids = in_order[kept]
         self.item_ids, item_idx = np.unique(items, return_inverse=True)
         matrix = sp.csr_matrix(
-            (np.ones(len(users), np.float32), (user_idx, item_idx)),
+            (np.ones(len(items), np.float32), (user_idx, item_idx)),
             shape=(len(self.user_ids), len(self.item_ids)),
         )
         self._user_pos = pd.Index(self.user_ids)

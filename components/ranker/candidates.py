@@ -15,6 +15,7 @@ import pandas as pd
 
 from components.data.columns import ITEM_ID, TIMESTAMP, USER_ID
 from components.data.events import EventTable
+from components.data.order import ordered_users
 from components.evaluation.evaluate import (
     evaluate_recommendations,
     relevance_weights,
@@ -37,7 +38,9 @@ each, with features as of each row's event_timestamp."""
 
 EVALUATION_DEPTH = 100  # evaluation retrieves and ranks at least this deep (Recall@100)
 CURVE_DEPTH = 200  # ... and lists this deep for the report's Recall@K curve
-VALIDATION_SHARE = 0.25  # of the label window's users: judge the ranker, never train it
+# The label window's users are cut into this many folds; each fold's users are ranked by a
+# ranker trained on the other folds, so every label user judges the ranker (out of fold).
+VALIDATION_FOLDS = 4
 GATE_K = 10
 GATE_METRIC = metric_key("ndcg", GATE_K)  # what the ranker must improve over retrieval order
 RERANKED = "two_tower_ranker_reranked"  # the served order after business rules and MMR
@@ -94,13 +97,17 @@ def candidate_features(
     return lookup(entity)
 
 
-def validation_users(users: Sequence[int], share: float, seed: int) -> set[int]:
-    """A seeded share of users held out of ranker training to judge it (at least one when there
-    are two users or more, never all)."""
-    users = sorted(users)
-    n = min(max(int(len(users) * share), 1 if len(users) > 1 else 0), max(len(users) - 1, 0))
-    chosen = np.random.default_rng(seed).choice(np.asarray(users), size=n, replace=False)
-    return {int(u) for u in chosen}
+def validation_folds(users: Sequence[int], folds: int, seed: int) -> dict[int, int]:
+    """User -> fold (0..folds-1), seeded, as even as can be; ``users`` in ``data.order``'s
+    content order, so the draw does not depend on the id key. Fewer users than folds: one
+    fold each."""
+    n = len(users)
+    if folds < 2:
+        raise ValueError(f"need at least 2 folds, got {folds}")
+    shuffled = np.random.default_rng(seed).permutation(n)
+    fold_of = np.empty(n, np.int64)
+    fold_of[shuffled] = np.arange(n) % min(folds, max(n, 1))
+    return {int(u): int(f) for u, f in zip(users, fold_of, strict=True)}
 
 
 def retrieval_lists(candidates: pd.DataFrame) -> dict[int, list[int]]:
@@ -120,57 +127,71 @@ def fit_ranker(
     feature_names: Sequence[str] = RANKER_FEATURES,
     *,
     seed: int = 0,
-    validation_share: float = VALIDATION_SHARE,
+    folds: int = VALIDATION_FOLDS,
     table: EventTable | None = None,
     covisitation: pd.DataFrame | None = None,
 ) -> tuple[Ranker, dict[str, float]]:
     """Train the ranker on the two-tower's candidates for the label window's users, retrieved
     from their ``fit`` history and labelled by what they did in ``label``; then judge it.
 
-    A seeded share of the label window's users never trains the ranker: on them, the ranker's
-    order and the retrieval order are scored against their label events, and the ranker is
-    ``enabled`` only when its mean per-user gain over retrieval on ``GATE_METRIC`` exceeds
-    ``GATE_Z`` standard errors (else retrieval order serves). The heads predict the actions of
+    Judged out of fold on every label user: the users are cut into ``folds`` seeded folds and
+    each fold is ranked by a ranker trained on the others, so every user's validation list
+    comes from a ranker that never learnt from them (four times the evidence of one held-out
+    quarter). The ranker is ``enabled`` only when its mean per-user gain over retrieval order
+    on ``GATE_METRIC`` exceeds ``GATE_Z`` standard errors (else retrieval order serves); the
+    ranker returned is the same training on all label users. The heads predict the actions of
     ``table`` (default: the settings' event table) and the gate judges their combined score.
     The stats include ``candidate_recall`` (the share of positive label pairs among the
     candidates: the ranker's ceiling), one line per head and both validation figures.
     ``covisitation``: the serving tables' co-visitation built from ``fit`` (the
     ``covisit_score`` feature; None = 0).
     """
-    users = sorted(label[USER_ID].unique().tolist())
-    held_out = validation_users(users, validation_share, seed)
+    users = ordered_users(label)  # by their events: the folds do not depend on the id key
     candidates = retrieve_candidates(retrieval, fit, users, candidate_k, covisitation)
     features = candidate_features(candidates, feature_cutoffs(label), lookup)
     weights = action_weights(table)
     labels = label_candidates(candidates, pair_actions(label, table), list(weights))
-    training = ~candidates[USER_ID].isin(held_out).to_numpy()
-    ranker, stats = train_ranker(
-        features[training],
-        labels[training],
-        candidates.loc[training, USER_ID],
-        list(feature_names),
-        weights=weights,
-        seed=seed,
-    )
+
+    def train(rows: np.ndarray) -> tuple[Ranker, dict[str, float]]:
+        return train_ranker(
+            features[rows],
+            labels[rows],
+            candidates.loc[rows, USER_ID],
+            list(feature_names),
+            weights=weights,
+            seed=seed,
+        )
+
+    ranker, stats = train(np.ones(len(candidates), bool))
     positive = [a for a, w in weights.items() if w > 0]
     found = int(labels[positive].max(axis=1).gt(0).sum())
     pairs = sum(len(items) for items in relevance_weights(label, table).values())
     stats["candidate_recall"] = float(found / max(pairs, 1))
-    if held_out:
-        judged = ~training
-        valid_label = label[label[USER_ID].isin(held_out)]
+    fold_of = candidates[USER_ID].map(validation_folds(users, folds, seed)).to_numpy()
+    judged = [f for f in range(folds) if (fold_of == f).any() and (fold_of != f).any()]
+    if judged:
+        out_of_fold = []
+        for f in judged:
+            held = fold_of == f
+            fold_ranker, _ = train(~held)
+            out_of_fold.append(
+                top_scored(fold_ranker, candidates[held], features[held], k=EVALUATION_DEPTH)
+            )
+        in_judged = np.isin(fold_of, judged)
+        judged_users = set(candidates.loc[in_judged, USER_ID].tolist())
+        valid_label = label[label[USER_ID].isin(judged_users)]
         catalog = int(candidates[ITEM_ID].nunique())
-        ranked = item_lists(
-            top_scored(ranker, candidates[judged], features[judged], k=EVALUATION_DEPTH)
-        )
-        retrieved = retrieval_lists(candidates[judged])
+        ranked = item_lists(pd.concat(out_of_fold, ignore_index=True))
+        retrieved = retrieval_lists(candidates[in_judged])
         by_retrieval = evaluate_recommendations(retrieved, valid_label, catalog)
         by_ranker = evaluate_recommendations(ranked, valid_label, catalog)
         gain, stderr = paired_gain(retrieved, ranked, relevant_items(valid_label, table), k=GATE_K)
         ranker.validation = {
-            "validation_users": float(len(held_out)),
+            "validation_users": float(len(judged_users)),
+            "validation_folds": float(len(judged)),
             "validation_ndcg_retrieval": by_retrieval[GATE_METRIC],
             "validation_ndcg_ranker": by_ranker[GATE_METRIC],
+            "validation_ndcg_gain": gain,
             "validation_ndcg_gain_stderr": stderr,
             "validation_recall_100_retrieval": by_retrieval["recall@100"],
             "validation_recall_100_ranker": by_ranker["recall@100"],
@@ -202,7 +223,7 @@ def evaluate_two_stage(
     the served scores (the ranker's, or minus the retrieval rank) through the business rules
     and MMR, ``EVALUATION_DEPTH`` deep.
     ``covisitation``: built from ``train``."""
-    users = sorted(test[USER_ID].unique().tolist())
+    users = ordered_users(test)
     depth = max(candidate_k, EVALUATION_DEPTH, CURVE_DEPTH)
     candidates = retrieve_candidates(retrieval, train, users, depth, covisitation)
     retrieved = retrieval_lists(candidates)

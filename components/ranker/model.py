@@ -146,7 +146,7 @@ def train_ranker(
     labels = labels.reset_index(drop=True)
     user_ids = users.to_numpy()
     rng = np.random.default_rng(seed)
-    distinct = np.unique(user_ids)
+    distinct = pd.unique(user_ids)  # in the rows' order (``data.order``), not by keyed id
     n_valid = int(len(distinct) * validation_fraction)
     valid_users = rng.choice(distinct, size=n_valid, replace=False) if n_valid else []
     is_valid = np.isin(user_ids, valid_users)

@@ -9,6 +9,7 @@ means the same thing everywhere (``recent_positive_items`` is the only history f
   positive event's, its time its first positive event's (a view -> click -> purchase funnel on
   one item is one positive of weight 5, placed where the user first engaged);
 - a user's pairs are ordered stably by (that time, item id), the evaluation protocol's order;
+  users come in ``data.order.user_order`` (by their events, never by their keyed ids);
 - a history is the user's distinct earlier positive items, most recent first, at most
   ``history_length``.
 """
@@ -21,6 +22,7 @@ import pandas as pd
 from components.data.columns import ITEM_ID, TIMESTAMP, USER_ID
 from components.data.contract import time_key
 from components.data.events import EventTable, event_weights
+from components.data.order import user_order
 
 PAD = 0  # padding value in history matrices (masked out by the lengths)
 WEIGHT = "weight"
@@ -30,17 +32,18 @@ def positive_interactions(
     interactions: pd.DataFrame, table: EventTable | None = None
 ) -> pd.DataFrame:
     """``user_id``, ``item_id``, ``weight``: one row per positive pair (max weight of its
-    positive events), in protocol order (by user, then first positive time, then item id);
-    fresh RangeIndex. Pairs whose events are all negative are left out."""
+    positive events), in protocol order (by user in ``user_order``, then first positive time,
+    then item id); fresh RangeIndex. Pairs whose events are all negative are left out."""
     for column in (USER_ID, ITEM_ID, TIMESTAMP):
         if column not in interactions.columns:
             raise ValueError(f"interactions lack the column {column!r}")
     weight, positive = event_weights(interactions, table)
+    codes = user_order(interactions)[0][positive]
     frame = interactions[positive]
     weight = weight[positive]
     users = frame[USER_ID].to_numpy(np.int64)
     items = frame[ITEM_ID].to_numpy(np.int64)
-    order = np.lexsort((items, time_key(frame[TIMESTAMP]), users))  # stable, last key first
+    order = np.lexsort((items, time_key(frame[TIMESTAMP]), codes))  # stable, last key first
     ordered = pd.DataFrame({USER_ID: users[order], ITEM_ID: items[order], WEIGHT: weight[order]})
     strongest = ordered.groupby([USER_ID, ITEM_ID], sort=False)[WEIGHT].transform("max")
     ordered[WEIGHT] = strongest.to_numpy(np.float64)

@@ -195,7 +195,8 @@ def train_two_tower(
     positives = positive_interactions(interactions)
     if positives.empty:
         raise ValueError("no positive interactions to train on")
-    users = Vocabulary(positives[USER_ID].to_numpy())
+    # rows in the positives' user order (by their events), so the id key picks no row
+    users = Vocabulary(positives[USER_ID].to_numpy(), ordered=True)
     item_vocab = Vocabulary(positives[ITEM_ID].to_numpy())
     catalog = catalog_categories(items, positives[ITEM_ID].unique())
     categories = Vocabulary({c for cats in catalog.values() for c in cats})

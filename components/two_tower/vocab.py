@@ -3,7 +3,10 @@
 Row 0 is reserved for "unknown": a user, item or category never seen when the vocabulary was
 built maps to 0, so serving never fails on a new id and the model has one trained row for it.
 Known values get rows 1..n in sorted order, which makes a vocabulary a pure function of the
-set of values (same data, same rows) and keeps its JSON form small and diff-able.
+set of values (same data, same rows) and keeps its JSON form small and diff-able. User ids are
+keyed hashes, so sorting them would give rows by key: a user vocabulary keeps the order it is
+given (``ordered=True``: the content order of ``data.order.user_order``), and a saved
+vocabulary restores its rows exactly as saved.
 """
 
 from __future__ import annotations
@@ -18,11 +21,15 @@ UNKNOWN = 0
 
 
 class Vocabulary:
-    """An ordered set of known values; ``lookup`` maps values to rows, unknown -> 0."""
+    """An ordered set of known values; ``lookup`` maps values to rows, unknown -> 0.
 
-    def __init__(self, values: Iterable[Hashable]) -> None:
+    Rows follow the sorted values, or with ``ordered=True`` the order of first appearance."""
+
+    def __init__(self, values: Iterable[Hashable], *, ordered: bool = False) -> None:
         unique = pd.unique(pd.Series(list(values), dtype=object))
-        known = sorted(_plain(v) for v in unique if not _missing(v))
+        known = [_plain(v) for v in unique if not _missing(v)]
+        if not ordered:
+            known = sorted(known)
         self._values: list[Any] = known
         self._index = pd.Index(known)
         if not self._index.is_unique:
@@ -69,7 +76,7 @@ class Vocabulary:
     def from_dict(cls, data: dict[str, Any]) -> Vocabulary:
         if data.get("unknown_row", UNKNOWN) != UNKNOWN:
             raise ValueError(f"unsupported vocabulary: unknown row {data['unknown_row']}")
-        return cls(data["values"])
+        return cls(data["values"], ordered=True)  # rows as saved (sorted ones stay sorted)
 
 
 def lookup_bags(vocab: Vocabulary, bags: Sequence[Sequence[Any]]) -> list[np.ndarray]:

@@ -20,11 +20,13 @@ from components.features.ranking import (
 from components.ranker.candidates import (
     EVALUATION_DEPTH,
     RERANKED,
+    VALIDATION_FOLDS,
     candidate_features,
     evaluate_two_stage,
     feature_cutoffs,
     fit_ranker,
     retrieve_candidates,
+    validation_folds,
 )
 
 N_ITEMS = 40
@@ -169,7 +171,9 @@ def test_a_ranker_no_better_than_retrieval_on_validation_is_disabled_and_not_ser
     ranker, stats = fit_ranker(CircleTower(), fit, label, 6, lookup_recording([]), seed=1)
     assert not ranker.enabled and stats["ranker_enabled"] == 0.0
     assert stats["validation_ndcg_ranker"] <= stats["validation_ndcg_retrieval"]
-    assert stats["validation_users"] == 10  # a quarter of the label users, never trained on
+    # every label user judges it, each ranked by a fold ranker that never learnt from them
+    assert stats["validation_users"] == label[USER_ID].nunique() == 40
+    assert stats["validation_folds"] == VALIDATION_FOLDS
     figures, _, lists = evaluate_two_stage(
         CircleTower(), ranker, fit, label, N_ITEMS, 6, lookup_recording([])
     )
@@ -204,3 +208,15 @@ def test_a_ranker_with_signal_the_tower_lacks_beats_retrieval_and_is_enabled() -
     assert figures[RERANKED]["recall@10"] == figures["two_tower_ranker"]["recall@10"] > 0.9
     ids, scores = given[0]
     assert (np.diff(scores) <= 0).all()  # the ranker's scores, best first
+
+
+def test_validation_folds_are_even_seeded_and_follow_the_given_order_only():
+    users = [41, 7, 300, 12, 5, 99, 64, 8, 23]
+    folds = validation_folds(users, 4, seed=3)
+    assert sorted(np.bincount(list(folds.values())).tolist()) == [2, 2, 2, 3]
+    assert folds == validation_folds(users, 4, seed=3)
+    assert folds != validation_folds(users, 4, seed=4)
+    # other ids in the same order (another id key) get the same folds position by position
+    other = [u * 1000 + 1 for u in users]
+    assert list(validation_folds(other, 4, seed=3).values()) == list(folds.values())
+    assert set(validation_folds([1, 2], 4, seed=0).values()) == {0, 1}

@@ -35,3 +35,13 @@ def test_lookup_bags_drops_unknown_and_keeps_order():
     vocab = Vocabulary([1, 2, 3])
     bags = lookup_bags(vocab, [[3, 9, 1], [], [9]])
     assert [b.tolist() for b in bags] == [[3, 1], [], []]
+
+
+def test_an_ordered_vocabulary_keeps_the_given_order_through_json():
+    # user ids are keyed hashes: rows follow the order given (by the users' events), not the ids
+    vocab = Vocabulary([907, 12, 907, 455], ordered=True)
+    assert vocab.values == [907, 12, 455]
+    assert vocab.lookup([12, 907, 455, 3]).tolist() == [2, 1, 3, 0]
+    restored = Vocabulary.from_dict(json.loads(json.dumps(vocab.to_dict())))
+    assert restored == vocab and restored.lookup([455]).tolist() == [3]
+    assert Vocabulary([907, 12, 455]).values == [12, 455, 907]  # the default sorts
