@@ -132,3 +132,36 @@ def test_the_ingress_snapshot_holds_the_names_with_the_ids():
         assert known.names == {sku: SKU} and "string ids" in known.last_error
 
     asyncio.run(check())
+
+
+def test_reasons_name_a_history_item_by_its_string_id(interactions, items):
+    from components.data.columns import TITLE
+    from components.recommend.candidates import SOURCE_COVISIT, Query, retrieve_candidates
+    from components.recommend.reasons import AN_EARLIER_ITEM, reason
+    from components.recommend.results import finalize
+
+    skus = {i: f"SKU-{i:04d}" for i in (1, 2, 3)}  # named by strings, no titles
+    internal = {i: internal_item_id(s) for i, s in skus.items()}
+    shop = items.assign(**{ITEM_ID: items[ITEM_ID].replace(internal)})
+    shop[EXTERNAL_ID] = shop[ITEM_ID].map({v: skus[k] for k, v in internal.items()})
+    shop.loc[shop[ITEM_ID].isin(internal.values()), TITLE] = ""
+    events = interactions.assign(**{ITEM_ID: interactions[ITEM_ID].replace(internal)})
+    sources = CandidateSources.from_tables(build_serving_tables(events, shop, covisit_days=None))
+    pool = retrieve_candidates(
+        Query(user_id=9, k=4),
+        sources,
+        history=[internal[2]],
+        seen=[internal[2]],
+        user_vector=None,
+        embed_items=None,
+        search=None,
+    )
+    result = finalize(pool, Query(user_id=9, k=4), 1.0, None)
+    covisited = [i for i in result.items if i.source == SOURCE_COVISIT]
+    assert covisited, [i.source for i in result.items]
+    assert all(i.reason == "because you watched item SKU-0002" for i in covisited)
+    assert not any(str(internal[2]) in i.reason for i in result.items)
+    # a title still wins; an integer is named as before; an unnamed hash never shows
+    assert reason("covisit", "SKU-1", "Mug", []) == "because you watched Mug"
+    assert reason("covisit", 7, "", []) == "because you watched item 7"
+    assert reason("covisit", internal[1], "", []) == f"because you watched {AN_EARLIER_ITEM}"
