@@ -165,3 +165,42 @@ def test_reasons_name_a_history_item_by_its_string_id(interactions, items):
     assert reason("covisit", "SKU-1", "Mug", []) == "because you watched Mug"
     assert reason("covisit", 7, "", []) == "because you watched item 7"
     assert reason("covisit", internal[1], "", []) == f"because you watched {AN_EARLIER_ITEM}"
+
+
+def colliding(raw):
+    """A fake hash: every string id maps to one internal id (a forced collision)."""
+    return raw if isinstance(raw, int) else HASHED_MAX - 7
+
+
+def test_an_update_colliding_with_a_name_the_catalog_holds_is_refused_at_merge(
+    tmp_path, items, caplog
+):
+    from components.recommend.catalog import accepted_updates, name_conflicts
+
+    first = catalog_frame([CatalogItem(item_id="SKU-A", title="Mug")], colliding)
+    later = catalog_frame(
+        [CatalogItem(item_id="SKU-B", title="Cup"), CatalogItem(item_id=5, available=False)],
+        colliding,
+    )
+    assert first[ITEM_ID].tolist() == later[ITEM_ID].tolist()[:1]  # one internal id, two names
+    catalog = Catalog.from_items(items).updated(first)
+    key = HASHED_MAX - 7
+    # merged directly: a clear error, the catalog as it was
+    with pytest.raises(ValueError, match="'SKU-B'.*already holds for 'SKU-A'.*hash collision"):
+        catalog.updated(later)
+    assert name_conflicts({key: "SKU-A"}, first) == []  # the same name again: no conflict
+    # through the log: the colliding update is left out whole, with its reason; others merge
+    append_catalog_updates(tmp_path, first)
+    append_catalog_updates(tmp_path, later)
+    append_catalog_updates(tmp_path, catalog_frame([CatalogItem(item_id=6, available=False)]))
+    with caplog.at_level("ERROR"):
+        _, merged = read_catalog_updates(tmp_path, catalog.names)
+    assert "refused" in caplog.text and "SKU-B" in caplog.text
+    assert sorted(merged[ITEM_ID].tolist()) == sorted([key, 6])  # not 5: its update refused
+    after = catalog.updated(merged)
+    assert after.names[key] == "SKU-A" and after.title(key) == "Mug"  # nothing held is lost
+    assert after.is_available([5])[0] and not after.is_available([6])[0]
+    # across two updates of the log alone (no catalog yet): the first name wins
+    (merged, refused) = accepted_updates([("one", first), ("two", later)])
+    assert merged[EXTERNAL_ID].tolist() == ["SKU-A"] and len(refused) == 1
+    assert refused[0].startswith("catalog update two refused: item id 'SKU-B'")
