@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from components.data.columns import (
@@ -162,7 +163,9 @@ def _pseudonymized(users: UserIds, frame: pd.DataFrame, source: str) -> pd.DataF
     """String user ids (a UUID, an account name) as internal ids, before validation: only
     their keyed hash is an integer. A null or non-id value raises with its rows."""
     raw = frame[USER_ID]
-    bad = ~raw.map(lambda v: isinstance(v, str | int) and not isinstance(v, bool) and v != "")
+    bad = ~raw.map(
+        lambda v: isinstance(v, str | int | np.integer) and not isinstance(v, bool) and v != ""
+    )
     if bad.any():
         rows = [int(r) for r in bad.to_numpy().nonzero()[0]]
         raise DataValidationError(source, f"{USER_ID} must be integers or strings", rows)
