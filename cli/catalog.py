@@ -22,7 +22,13 @@ def add(
     """Append a catalog update: serving embeds new items with the item tower's content path
     (their categories) into the served index and merges the update within seconds; an item
     with available=false leaves the answers. Nothing is written when a row is invalid."""
-    from components.recommend.catalog import append_catalog_updates, read_catalog_file
+    from components.recommend.catalog import (
+        append_catalog_updates,
+        name_conflicts,
+        names_of,
+        read_catalog_file,
+        read_catalog_updates,
+    )
     from components.settings import get_settings
 
     try:
@@ -34,5 +40,13 @@ def add(
         for message in errors or ["no items"]:
             typer.secho(f"invalid: {file}: {message}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1)
-    written = append_catalog_updates(get_settings().catalog_updates_dir, frame)
+    folder = get_settings().catalog_updates_dir
+    # A string id colliding with one a stored update names is refused here; one colliding with
+    # the served catalog only, at the replicas' merge (logged there, nothing lost).
+    errors = name_conflicts(names_of(read_catalog_updates(folder)[1]), frame)
+    if errors:
+        for message in errors:
+            typer.secho(f"refused: {file}: {message}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+    written = append_catalog_updates(folder, frame)
     typer.echo(f"catalog update of {len(frame)} items written to {written}")

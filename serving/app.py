@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 import httpx
+import pandas as pd
 from fastapi import FastAPI, HTTPException, Path, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -26,6 +27,7 @@ from ray import serve
 from ray.serve import Application
 from ray.serve.handle import DeploymentHandle
 
+from components.data.columns import ITEM_ID
 from components.data.contract import ID_PATTERN, MAX_ID_LENGTH
 from components.data.item_ids import (
     answer_ids,
@@ -38,7 +40,13 @@ from components.privacy.erasure import ErasureList
 from components.privacy.ids import UserIds
 from components.recommend.candidates import FALLBACK_RANKER
 from components.recommend.candidates import Query as CandidateQuery
-from components.recommend.catalog import append_catalog_updates, catalog_frame
+from components.recommend.catalog import (
+    append_catalog_updates,
+    catalog_frame,
+    name_conflicts,
+    names_of,
+    read_catalog_updates,
+)
 from components.recommend.experiment import CHAMPION_ALIAS, Variant, assign_variant
 from components.recommend.feedback import RecentEventIds, check_feedback, unknown_context_keys
 from components.recommend.known_items import KnownItems
@@ -509,6 +517,12 @@ class Ingress:
             **TOO_LARGE,
             **INVALID,
             **ADMIN_RESPONSES,
+            409: {
+                "model": Problem,
+                "description": "a string id that maps to the internal id of a different string "
+                "id the catalog (or a stored update) already holds (a hash collision): nothing "
+                "is stored",
+            },
             503: {"model": Problem, "description": "catalog updates are off (no update folder)"},
         },
     )
@@ -525,6 +539,9 @@ class Ingress:
         if self._catalog_updates is None:
             raise HTTPException(status_code=503, detail="catalog updates are off")
         frame = catalog_frame(body.items)
+        clashes = await self._name_conflicts(frame)
+        if clashes:
+            raise HTTPException(status_code=409, detail="; ".join(clashes))
         await asyncio.to_thread(append_catalog_updates, self._catalog_updates, frame)
         try:
             merged = bool(await self._retrieval.refresh_catalog.remote())
@@ -534,6 +551,19 @@ class Ingress:
         if merged:  # feedback about the new items is accepted from now on, not after a poll
             await self._known_items.reload()
         return CatalogResponse(accepted=len(frame), merged=merged)
+
+    async def _name_conflicts(self, frame: pd.DataFrame) -> list[str]:
+        """The update's string ids that collide with a different string the catalog holds
+        (the snapshot, then Retrieval) or a stored update names: refused before it is stored.
+        What this cannot see (Retrieval down, an update stored meanwhile) the replicas' merge
+        refuses (``catalog.accepted_updates``)."""
+        hashed = [i for i in frame[ITEM_ID].tolist() if is_hashed(i)]
+        if not hashed:
+            return []
+        held = await self._answer_ids(hashed)
+        known = {i: name for i, name in zip(hashed, held, strict=True) if isinstance(name, str)}
+        _, stored = await asyncio.to_thread(read_catalog_updates, self._catalog_updates, known)
+        return name_conflicts({**names_of(stored), **known}, frame)
 
     async def _answer_ids(self, item_ids: list[int]) -> list[int | str]:
         """Internal ids as clients name them (``components.data.item_ids``): string ids from

@@ -319,7 +319,9 @@ class RetrievalRuntime:
             return self._merge_catalog(directory)
 
     def _merge_catalog(self, directory: Path) -> bool:
-        signature, updates = read_catalog_updates(directory)
+        # An update whose string ids collide with the catalog's (or an earlier update's) names
+        # is left out with an error logged (catalog.accepted_updates): nothing held is lost.
+        signature, updates = read_catalog_updates(directory, self.sources.catalog.names)
         rows = updates.astype(str).agg("|".join, axis=1) if len(updates) else pd.Series([])
         changed = updates[~rows.isin(self._merged_rows).to_numpy(bool)]
         if len(changed):  # only rows not merged yet: the log grows, the work per update not

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from components.data.columns import (
@@ -142,13 +143,33 @@ def read_dataset(
         raise DataValidationError(str(directory), f"dataset folder lacks {missing}")
     items_path, base_path = directory / ITEMS_FILE, directory / INTERACTIONS_FILE
     items = validate_items(_read_parquet(items_path), str(items_path))
-    base = validate_interactions(_read_parquet(base_path), str(base_path), now)
+    base = _read_parquet(base_path)
+    # String user ids have no int64 form before pseudonymization: hashed first, then checked.
+    early = (
+        users is not None and USER_ID in base and not pd.api.types.is_numeric_dtype(base[USER_ID])
+    )
+    if early:
+        base = _pseudonymized(users, base, str(base_path))
+    base = validate_interactions(base, str(base_path), now)
     require_known_items(base, items[ITEM_ID], str(base_path))
-    if users is not None:
+    if users is not None and not early:
         base = users.frame(base)
     events = _read_event_files(directory / EVENTS_FOLDER, now, items[ITEM_ID])
     label = f"{directory} (base + {len(events)} event files)"
     return _combine([base, *events], label), items
+
+
+def _pseudonymized(users: UserIds, frame: pd.DataFrame, source: str) -> pd.DataFrame:
+    """String user ids (a UUID, an account name) as internal ids, before validation: only
+    their keyed hash is an integer. A null or non-id value raises with its rows."""
+    raw = frame[USER_ID]
+    bad = ~raw.map(
+        lambda v: isinstance(v, str | int | np.integer) and not isinstance(v, bool) and v != ""
+    )
+    if bad.any():
+        rows = [int(r) for r in bad.to_numpy().nonzero()[0]]
+        raise DataValidationError(source, f"{USER_ID} must be integers or strings", rows)
+    return users.frame(frame)
 
 
 def append_events(events_dir: Path | str, events: pd.DataFrame) -> Path:
@@ -277,10 +298,15 @@ def load_source(
     """One door for every input: ``synthetic[:k=v,...]``, a dataset folder, a MovieLens folder.
 
     Sources hold raw user ids; with ``users`` (what training's ingest passes) they come back
-    pseudonymized, so nothing downstream (splits, features, models, MLflow) sees a raw id."""
+    pseudonymized, so nothing downstream (splits, features, models, MLflow) sees a raw id.
+    A synthetic shop named by strings (``string_ids=true``) comes back as its raw files
+    without ``users`` (string user ids have no int64 form before pseudonymization), validated
+    with them."""
     text = str(source)
     if text == SYNTHETIC or text.startswith(f"{SYNTHETIC}:"):
         interactions, items = generate_synthetic(**parse_synthetic_source(text))
+        if users is not None and not pd.api.types.is_integer_dtype(interactions[USER_ID]):
+            return validate_dataset(users.frame(interactions), items, text)
     else:
         path = Path(text).expanduser()
         if not path.is_dir():

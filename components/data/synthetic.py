@@ -23,6 +23,11 @@ Model:
 - a few items are unavailable; the newest ``new_item_fraction`` are created in the last days of
   the period and have no interactions (cold start).
 
+``string_ids`` names items and users as a shop's export would (``SKU-000042``, ``user-000042``):
+the frames are then the raw files of a dataset folder, not validated ones (validation maps the
+SKUs to internal ids, ``components.data.item_ids``; pseudonymization maps the users), so the
+same shop runs through every step with string ids.
+
 ``drift`` in [0, 1] changes behaviour, not the world: the catalog, users and their factors
 depend on ``seed`` only, so two calls with the same seed and different ``drift`` (or a later
 ``start``) describe the same shop. Drift rotates users' category preferences, moves the
@@ -101,8 +106,10 @@ def generate_synthetic(
     unavailable_fraction: float = 0.05,
     new_item_fraction: float = 0.03,
     progress: bool = False,
+    string_ids: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Generate validated ``(interactions, items)``; identical output for identical arguments.
+    With ``string_ids``, the same shop with string item and user ids, unvalidated (see above).
 
     ``interactions_per_user`` is the mean number of events per user (all event types).
     ``progress`` shows a bar over the user blocks (only worth it for large sizes).
@@ -315,4 +322,21 @@ def generate_synthetic(
         }
     )
     source = f"synthetic(seed={seed}, drift={drift})"
-    return validate_dataset(interactions, items, source)
+    interactions, items = validate_dataset(interactions, items, source)
+    return named_by_strings(interactions, items) if string_ids else (interactions, items)
+
+
+SKU_FORMAT = "SKU-{:06d}"
+USER_FORMAT = "user-{:06d}"
+
+
+def named_by_strings(
+    interactions: pd.DataFrame, items: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Integer-named frames with every item and user id as a string (``SKU_FORMAT``,
+    ``USER_FORMAT``): what a shop whose catalog uses SKUs hands over."""
+    interactions, items = interactions.copy(), items.copy()
+    for frame in (interactions, items):
+        frame[ITEM_ID] = frame[ITEM_ID].map(SKU_FORMAT.format).astype(object)
+    interactions[USER_ID] = interactions[USER_ID].map(USER_FORMAT.format).astype(object)
+    return interactions, items

@@ -88,6 +88,7 @@ class CandidatePool:
     covisit_scores: np.ndarray | None = None  # the ranker's covisit_score per candidate
     item_categories: list[list[str]] = field(default_factory=list)
     titles: dict[int, str] = field(default_factory=dict)
+    names: dict[int, str] = field(default_factory=dict)  # anchors' string ids (reasons name them)
     user_features: pd.DataFrame | None = None
     scores: np.ndarray | None = None  # ranker scores, set by the ranking stage
     actions: np.ndarray | None = None  # the ranker's dominant action per candidate ("" none)
@@ -243,6 +244,7 @@ def retrieve_candidates(
     titles = dict(zip(ids.tolist(), catalog.titles_of(ids), strict=True))
     known_anchors = anchors[anchors != NO_ANCHOR]
     titles.update(zip(known_anchors.tolist(), catalog.titles_of(known_anchors), strict=True))
+    names = {a: catalog.names[a] for a in set(known_anchors.tolist()) if a in catalog.names}
     return CandidatePool(
         user_id=int(query.user_id),
         item_ids=ids,
@@ -260,6 +262,7 @@ def retrieve_candidates(
         covisit_scores=sources.covisit_scores(history, ids),
         item_categories=catalog.categories_of(ids),
         titles=titles,
+        names=names,
         fallbacks=fallbacks,
     )
 

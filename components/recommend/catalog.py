@@ -14,10 +14,11 @@ polls it (``CatalogUpdates``), merges the latest row per item into its catalog
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -48,6 +49,11 @@ from components.data.item_ids import (
     find_collisions,
     internal_item_id,
 )
+
+log = logging.getLogger(__name__)
+
+# How a client's item id becomes the internal one; passed in only by tests (a forced collision).
+InternalId = Callable[[int | str], int]
 
 MAX_UPDATE_ITEMS = 10_000  # items per catalog update (a route body, a CLI file)
 MAX_CATEGORIES = 64  # the index's limits (components.retrieval.schema)
@@ -98,26 +104,54 @@ def _latest(frame: pd.DataFrame) -> pd.DataFrame:
     return latest
 
 
-def collisions(items: Sequence[CatalogItem]) -> list[str]:
+def collisions(
+    items: Sequence[CatalogItem], internal_id: InternalId = internal_item_id
+) -> list[str]:
     """Two different string ids of one update that map to one internal id (``item_ids``)."""
     forms = [external_form(i.item_id) for i in items]
     return find_collisions(
-        [internal_item_id(f) for f in forms], [f if isinstance(f, str) else None for f in forms]
+        [internal_id(f) for f in forms], [f if isinstance(f, str) else None for f in forms]
     )
 
 
-def catalog_frame(items: Sequence[CatalogItem]) -> pd.DataFrame:
+def name_conflicts(known: Mapping[int, str], items: pd.DataFrame) -> list[str]:
+    """One message per update row whose string id maps to the internal id of a different
+    string the catalog (or an earlier update) already holds: merged, the two items would become
+    one, so such an update is refused whole (across updates, what ``collisions`` is within one)."""
+    if not len(items) or EXTERNAL_ID not in items:
+        return []
+    messages = []
+    for key, name in zip(items[ITEM_ID].tolist(), items[EXTERNAL_ID].tolist(), strict=True):
+        held = known.get(int(key))
+        if isinstance(name, str) and held is not None and held != name:
+            messages.append(
+                f"item id {name!r} maps to internal id {int(key)}, which the catalog already "
+                f"holds for {held!r} (a hash collision): rename {name!r}"
+            )
+    return messages
+
+
+def names_of(items: pd.DataFrame) -> dict[int, str]:
+    """Internal id -> string id of update rows (or catalog rows) named by a string."""
+    if not len(items):
+        return {}
+    return _names(items[ITEM_ID].to_numpy(np.int64), items)
+
+
+def catalog_frame(
+    items: Sequence[CatalogItem], internal_id: InternalId = internal_item_id
+) -> pd.DataFrame:
     """Validated items as update rows (``item_id`` (internal), ``title``, pipe-joined
     ``categories``, ``available``, ``external_id`` (the string id, None for an integer); None
     where a field was left out); a repeated id merges into one row. Two strings that map to one
     internal id raise ``ValueError`` (check ``collisions`` first to answer with a reason)."""
-    clashes = collisions(items)
+    clashes = collisions(items, internal_id)
     if clashes:
         raise ValueError("; ".join(clashes))
     forms = [external_form(i.item_id) for i in items]
     frame = pd.DataFrame(
         {
-            ITEM_ID: pd.Series([internal_item_id(f) for f in forms], dtype="int64"),
+            ITEM_ID: pd.Series([internal_id(f) for f in forms], dtype="int64"),
             TITLE: pd.Series([i.title for i in items], dtype=object),
             CATEGORIES: pd.Series(
                 [
@@ -201,13 +235,43 @@ def updates_signature(directory: Path | str | None) -> str:
     return f"{len(files)}:{files[-1].name}" if files else "0"
 
 
-def read_catalog_updates(directory: Path | str | None) -> tuple[str, pd.DataFrame]:
-    """(signature, latest row per item over every update file)."""
+def accepted_updates(
+    updates: Iterable[tuple[str, pd.DataFrame]], known: Mapping[int, str] | None = None
+) -> tuple[pd.DataFrame, list[str]]:
+    """(latest row per item over the updates that can merge, one message per refused update).
+
+    Updates are taken in log order; one whose string ids collide with a different string held
+    by ``known`` (the catalog's names) or by an update accepted before it is refused whole, with
+    the reason: the first name of an internal id wins, nothing already held is overwritten, and
+    the refused file stays in the log (rename its item and write it again)."""
+    names = dict(known or {})
+    accepted, refused = [], []
+    for label, frame in updates:
+        if EXTERNAL_ID not in frame:  # update files written before string ids
+            frame = frame.assign(**{EXTERNAL_ID: None})
+        clashes = find_collisions(frame[ITEM_ID].tolist(), frame[EXTERNAL_ID].tolist())
+        clashes = [*clashes, *name_conflicts(names, frame)]
+        if clashes:
+            refused.append(f"catalog update {label} refused: {'; '.join(clashes)}")
+            continue
+        names.update(names_of(frame))
+        accepted.append(frame)
+    if not accepted:
+        return catalog_frame([]), refused
+    return _latest(pd.concat(accepted, ignore_index=True)), refused
+
+
+def read_catalog_updates(
+    directory: Path | str | None, known: Mapping[int, str] | None = None
+) -> tuple[str, pd.DataFrame]:
+    """(signature, latest row per item over every update file that can merge into a catalog
+    holding ``known`` names: ``accepted_updates``; each refused file is logged as an error)."""
     files = _update_files(directory)
     signature = f"{len(files)}:{files[-1].name}" if files else "0"
-    if not files:
-        return signature, catalog_frame([])
-    return signature, _latest(pd.concat([pd.read_parquet(f) for f in files], ignore_index=True))
+    merged, refused = accepted_updates(((f.name, pd.read_parquet(f)) for f in files), known)
+    for message in refused:
+        log.error("%s", message)
+    return signature, merged
 
 
 class Catalog:
@@ -255,9 +319,14 @@ class Catalog:
 
     def updated(self, items: pd.DataFrame) -> Catalog:
         """A new catalog with update rows (``catalog_frame``) applied: new ids added, known ids'
-        given fields replaced (a missing field keeps the known value, or the default)."""
+        given fields replaced (a missing field keeps the known value, or the default). A row
+        naming a held internal id by a different string raises ``ValueError`` (``name_conflicts``).
+        """
         if not len(items):
             return self
+        clashes = name_conflicts(self.names, items)
+        if clashes:  # read_catalog_updates leaves such updates out; never merge two items
+            raise ValueError("; ".join(clashes))
         ids = items[ITEM_ID].to_numpy(np.int64)
         pos = self.positions(ids)
         known = pos >= 0

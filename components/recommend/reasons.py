@@ -6,9 +6,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from components.data.item_ids import is_hashed
 from components.recommend.candidates import NO_ANCHOR, SOURCE_POPULAR
 
 FOR_YOU = "picked for you"
+AN_EARLIER_ITEM = "an item you viewed before"
 POPULAR_NOW = "popular right now"
 
 # The verb of an event type in "likely to <verb>"; another type reads as its name.
@@ -25,8 +27,14 @@ _BAND = re.compile(r"(?P<type>.+)_(?P<kind>ge|lt)(?P<t>[0-9.e+-]+)")
 LEGACY_ACTION = "relevance"  # a ranker saved before heads: no action to name
 
 
-def because(anchor_id: int, anchor_title: str) -> str:
-    return f"because you watched {anchor_title or f'item {anchor_id}'}"
+def because(anchor_id: int | str, anchor_title: str) -> str:
+    """The anchor by its title, else by the id clients know it by (a string id, an integer);
+    never by an internal hash (a string id the catalog no longer names)."""
+    if anchor_title:
+        return f"because you watched {anchor_title}"
+    if isinstance(anchor_id, int) and is_hashed(anchor_id):
+        return f"because you watched {AN_EARLIER_ITEM}"
+    return f"because you watched item {anchor_id}"
 
 
 def popular_in(category: str) -> str:
@@ -51,7 +59,7 @@ def likely(action: str) -> str:
 
 def reason(
     source: str,
-    anchor_id: int,
+    anchor_id: int | str,
     anchor_title: str,
     item_categories: Sequence[str],
     requested: Sequence[str] = (),
@@ -61,7 +69,8 @@ def reason(
     or co-visitation), ``popular in <category>`` for the popularity source (the requested
     category it matched, else its primary one), ``picked for you`` otherwise; then what the
     ranker expects when it ordered the answer (``action``, its dominant action for the item):
-    ``because you watched <title>, likely to purchase``, or just ``likely to purchase``."""
+    ``because you watched <title>, likely to purchase``, or just ``likely to purchase``.
+    ``anchor_id`` is the history item as clients name it: the catalog's string id, if any."""
     expected = likely(action)
     if source != SOURCE_POPULAR and anchor_id != NO_ANCHOR:
         found = because(anchor_id, anchor_title)

@@ -90,7 +90,7 @@ def finalize(
                 score=float(scores[i]),
                 reason=reason(
                     str(pool.sources[i]),
-                    anchor,
+                    pool.names.get(anchor, anchor),  # as the client names it
                     pool.titles.get(anchor, ""),
                     categories,
                     query.popularity_categories,

@@ -156,3 +156,28 @@ def test_pipeline_schedule_without_a_cluster_prints_the_crontab_line(monkeypatch
 def test_a_blank_source_is_a_usage_error(command: str) -> None:
     result = CliRunner().invoke(app, ["pipeline", command, "--source", " "])
     assert result.exit_code == 2 and "no training source" in result.output
+
+
+def test_catalog_add_refuses_a_string_id_colliding_with_a_stored_update(
+    monkeypatch, tmp_path
+) -> None:
+    from components.data import item_ids
+    from components.recommend.catalog import read_catalog_updates
+    from components.settings import get_settings
+
+    monkeypatch.setattr(item_ids, "hashed", lambda text: item_ids.HASHED_MAX)  # all collide
+    monkeypatch.setenv("RECO_STATE_DIR", str(tmp_path / "state"))
+    get_settings.cache_clear()
+    try:
+        first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+        first.write_text("item_id,title\nSKU-A,Mug\n")
+        second.write_text("item_id,title\nSKU-B,Cup\n12,\n")
+        stored = CliRunner().invoke(app, ["catalog", "add", str(first)])
+        refused = CliRunner().invoke(app, ["catalog", "add", str(second)])
+        folder = get_settings().catalog_updates_dir
+    finally:
+        get_settings.cache_clear()
+    assert stored.exit_code == 0, stored.output
+    assert refused.exit_code == 1 and "'SKU-B'" in refused.output and "'SKU-A'" in refused.output
+    _, frame = read_catalog_updates(folder)
+    assert frame["external_id"].tolist() == ["SKU-A"]  # nothing of the refused file

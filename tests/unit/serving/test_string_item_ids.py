@@ -129,3 +129,59 @@ def test_the_schema_documents_string_item_ids():
         assert kinds == {"integer", "string"}, model
     excluded = models["RecommendBody"]["properties"]["exclude_items"]["items"]["anyOf"]
     assert {k["type"] for k in excluded} == {"integer", "string"}
+
+
+def test_a_catalog_update_colliding_with_a_held_or_stored_name_is_refused_before_storing(
+    tmp_path,
+):
+    from components.recommend.catalog import (
+        CatalogItem,
+        append_catalog_updates,
+        catalog_frame,
+    )
+    from serving.app import Ingress
+
+    def colliding(raw):  # a fake hash: every string id maps to one internal id
+        return raw if isinstance(raw, int) else SKU_ID
+
+    def update(name):
+        return catalog_frame([CatalogItem(item_id=name), CatalogItem(item_id=5)], colliding)
+
+    conflicts = Ingress.func_or_class._name_conflicts
+    edge = ingress(Retrieval({SKU_ID: SKU}), {})
+    edge._catalog_updates = tmp_path
+    # the catalog holds SKU under that id (asked of Retrieval: not in the snapshot)
+    (message,) = asyncio.run(conflicts(edge, update("SKU-OTHER")))
+    assert "'SKU-OTHER'" in message and f"'{SKU}'" in message and "hash collision" in message
+    assert asyncio.run(conflicts(edge, update(SKU))) == []  # its own name again
+    # a name only a stored update holds (no replica merged it yet) is held too
+    fresh = ingress(Retrieval({}), {})
+    fresh._catalog_updates = tmp_path
+    assert asyncio.run(conflicts(fresh, update("SKU-FIRST"))) == []
+    append_catalog_updates(tmp_path, update("SKU-FIRST"))
+    (message,) = asyncio.run(conflicts(fresh, update("SKU-SECOND")))
+    assert "'SKU-SECOND'" in message and "'SKU-FIRST'" in message
+    assert asyncio.run(conflicts(fresh, catalog_frame([CatalogItem(item_id=7)]))) == []
+
+    # the route answers 409 with the reason and stores nothing
+    from fastapi.security import HTTPAuthorizationCredentials
+
+    async def clash(frame):
+        return [f"item id 'SKU-X' maps to internal id {SKU_ID}, ... (a hash collision)"]
+
+    folder = tmp_path / "route"
+    fresh._catalog_updates, fresh._name_conflicts = folder, clash
+    fresh._args = type("Args", (), {"admin_token": "t0ken"})()
+    token = HTTPAuthorizationCredentials(scheme="Bearer", credentials="t0ken")
+    body = CatalogBody.model_validate({"items": [{"item_id": "SKU-X"}]})
+    with pytest.raises(HTTPException) as refused:
+        asyncio.run(Ingress.func_or_class.catalog_items(fresh, body, token))
+    assert refused.value.status_code == 409 and "hash collision" in refused.value.detail
+    assert not folder.exists() or not any(folder.iterdir())
+
+
+def test_the_catalog_route_documents_the_conflict():
+    from serving.app import api
+
+    responses = api.openapi()["paths"]["/v1/catalog/items"]["post"]["responses"]
+    assert "409" in responses and "collision" in responses["409"]["description"]

@@ -59,3 +59,28 @@ def test_movielens_latest_small_counts() -> None:
     assert len(events) == 100836
     assert events["user_id"].nunique() == 610
     assert len(items) == 9742
+
+
+def test_string_ids_load_raw_without_a_key_and_validated_with_one(tmp_path) -> None:
+    from components.data.columns import EXTERNAL_ID, INTERACTIONS_FILE, ITEMS_FILE, USER_ID
+    from components.privacy.ids import UserIds
+
+    users = UserIds(b"test-key-0123456789")
+    source = "synthetic:n_users=20,n_items=30,seed=2,string_ids=true"
+    raw, _ = load_source(source)
+    assert raw[USER_ID].str.startswith("user-").all()  # no int64 form before the key
+    events, items = load_source(source, users=users)
+    assert events[USER_ID].tolist() == [users(u) for u in raw[USER_ID]]
+    assert items[EXTERNAL_ID].str.startswith("SKU-").all()
+    # a dataset folder of the same raw files: string user ids are hashed before validation
+    raw_items = load_source(source)[1]
+    raw.to_parquet(tmp_path / INTERACTIONS_FILE, index=False)
+    raw_items.to_parquet(tmp_path / ITEMS_FILE, index=False)
+    from_folder, folder_items = read_dataset(tmp_path, users=users)
+    pd.testing.assert_frame_equal(from_folder, events)
+    assert folder_items[EXTERNAL_ID].tolist() == items[EXTERNAL_ID].tolist()
+    with pytest.raises(DataValidationError, match="user_id"):  # without a key: refused
+        read_dataset(tmp_path)
+    raw.assign(**{USER_ID: [None, *raw[USER_ID].iloc[1:]]}).to_parquet(tmp_path / INTERACTIONS_FILE)
+    with pytest.raises(DataValidationError, match="user_id must be integers or strings"):
+        read_dataset(tmp_path, users=users)

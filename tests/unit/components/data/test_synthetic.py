@@ -133,3 +133,22 @@ def test_every_event_type_appears_and_skips_and_low_ratings_are_negatives(shop) 
     # a skipped item is one the user did not engage with
     pairs = events.groupby([USER_ID, ITEM_ID])[EVENT_TYPE].agg(set)
     assert not any("impression_skip" in s and "view" in s for s in pairs)
+
+
+def test_string_ids_name_the_same_shop_by_skus_and_user_strings() -> None:
+    from components.data.columns import EXTERNAL_ID
+    from components.data.item_ids import internal_item_id
+    from components.privacy.ids import UserIds
+
+    plain_events, plain_items = generate_synthetic(n_users=30, n_items=40, seed=4)
+    events, items = generate_synthetic(n_users=30, n_items=40, seed=4, string_ids=True)
+    assert events[ITEM_ID].tolist() == [f"SKU-{i:06d}" for i in plain_events[ITEM_ID]]
+    assert events[USER_ID].tolist() == [f"user-{u:06d}" for u in plain_events[USER_ID]]
+    assert items[ITEM_ID].tolist() == [f"SKU-{i:06d}" for i in plain_items[ITEM_ID]]
+    # raw files: validation maps the SKUs (kept as external_id), pseudonymization the users
+    users = UserIds(b"test-key-0123456789")
+    clean, clean_items = validate_dataset(users.frame(events), items, "skus")
+    assert clean_items[EXTERNAL_ID].tolist() == items[ITEM_ID].tolist()
+    assert clean_items[ITEM_ID].tolist() == [internal_item_id(s) for s in items[ITEM_ID]]
+    assert clean[USER_ID].nunique() == plain_events[USER_ID].nunique()
+    assert len(clean) == len(plain_events)

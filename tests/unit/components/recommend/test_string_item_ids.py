@@ -132,3 +132,75 @@ def test_the_ingress_snapshot_holds_the_names_with_the_ids():
         assert known.names == {sku: SKU} and "string ids" in known.last_error
 
     asyncio.run(check())
+
+
+def test_reasons_name_a_history_item_by_its_string_id(interactions, items):
+    from components.data.columns import TITLE
+    from components.recommend.candidates import SOURCE_COVISIT, Query, retrieve_candidates
+    from components.recommend.reasons import AN_EARLIER_ITEM, reason
+    from components.recommend.results import finalize
+
+    skus = {i: f"SKU-{i:04d}" for i in (1, 2, 3)}  # named by strings, no titles
+    internal = {i: internal_item_id(s) for i, s in skus.items()}
+    shop = items.assign(**{ITEM_ID: items[ITEM_ID].replace(internal)})
+    shop[EXTERNAL_ID] = shop[ITEM_ID].map({v: skus[k] for k, v in internal.items()})
+    shop.loc[shop[ITEM_ID].isin(internal.values()), TITLE] = ""
+    events = interactions.assign(**{ITEM_ID: interactions[ITEM_ID].replace(internal)})
+    sources = CandidateSources.from_tables(build_serving_tables(events, shop, covisit_days=None))
+    pool = retrieve_candidates(
+        Query(user_id=9, k=4),
+        sources,
+        history=[internal[2]],
+        seen=[internal[2]],
+        user_vector=None,
+        embed_items=None,
+        search=None,
+    )
+    result = finalize(pool, Query(user_id=9, k=4), 1.0, None)
+    covisited = [i for i in result.items if i.source == SOURCE_COVISIT]
+    assert covisited, [i.source for i in result.items]
+    assert all(i.reason == "because you watched item SKU-0002" for i in covisited)
+    assert not any(str(internal[2]) in i.reason for i in result.items)
+    # a title still wins; an integer is named as before; an unnamed hash never shows
+    assert reason("covisit", "SKU-1", "Mug", []) == "because you watched Mug"
+    assert reason("covisit", 7, "", []) == "because you watched item 7"
+    assert reason("covisit", internal[1], "", []) == f"because you watched {AN_EARLIER_ITEM}"
+
+
+def colliding(raw):
+    """A fake hash: every string id maps to one internal id (a forced collision)."""
+    return raw if isinstance(raw, int) else HASHED_MAX - 7
+
+
+def test_an_update_colliding_with_a_name_the_catalog_holds_is_refused_at_merge(
+    tmp_path, items, caplog
+):
+    from components.recommend.catalog import accepted_updates, name_conflicts
+
+    first = catalog_frame([CatalogItem(item_id="SKU-A", title="Mug")], colliding)
+    later = catalog_frame(
+        [CatalogItem(item_id="SKU-B", title="Cup"), CatalogItem(item_id=5, available=False)],
+        colliding,
+    )
+    assert first[ITEM_ID].tolist() == later[ITEM_ID].tolist()[:1]  # one internal id, two names
+    catalog = Catalog.from_items(items).updated(first)
+    key = HASHED_MAX - 7
+    # merged directly: a clear error, the catalog as it was
+    with pytest.raises(ValueError, match="'SKU-B'.*already holds for 'SKU-A'.*hash collision"):
+        catalog.updated(later)
+    assert name_conflicts({key: "SKU-A"}, first) == []  # the same name again: no conflict
+    # through the log: the colliding update is left out whole, with its reason; others merge
+    append_catalog_updates(tmp_path, first)
+    append_catalog_updates(tmp_path, later)
+    append_catalog_updates(tmp_path, catalog_frame([CatalogItem(item_id=6, available=False)]))
+    with caplog.at_level("ERROR"):
+        _, merged = read_catalog_updates(tmp_path, catalog.names)
+    assert "refused" in caplog.text and "SKU-B" in caplog.text
+    assert sorted(merged[ITEM_ID].tolist()) == sorted([key, 6])  # not 5: its update refused
+    after = catalog.updated(merged)
+    assert after.names[key] == "SKU-A" and after.title(key) == "Mug"  # nothing held is lost
+    assert after.is_available([5])[0] and not after.is_available([6])[0]
+    # across two updates of the log alone (no catalog yet): the first name wins
+    (merged, refused) = accepted_updates([("one", first), ("two", later)])
+    assert merged[EXTERNAL_ID].tolist() == ["SKU-A"] and len(refused) == 1
+    assert refused[0].startswith("catalog update two refused: item id 'SKU-B'")
