@@ -53,5 +53,8 @@ def covisitation_scores(
             weights.append(found[1] / (1.0 + position))
     if not ids or not len(candidates):
         return np.zeros(len(candidates), dtype=np.float64)
-    summed = pd.Series(np.concatenate(weights)).groupby(np.concatenate(ids)).sum()
-    return summed.reindex(candidates, fill_value=0.0).to_numpy(np.float64)
+    # numpy, not a pandas groupby: this runs per request on the serving path (0.8 ms -> µs).
+    neighbours, slot = np.unique(np.concatenate(ids), return_inverse=True)
+    summed = np.bincount(slot, weights=np.concatenate(weights), minlength=len(neighbours))
+    at = np.minimum(np.searchsorted(neighbours, candidates), len(neighbours) - 1)
+    return np.where(neighbours[at] == candidates, summed[at], 0.0)
