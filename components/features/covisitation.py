@@ -51,10 +51,11 @@ def covisitation_scores(
         if found is not None:
             ids.append(found[0])
             weights.append(found[1] / (1.0 + position))
-    if not ids or not len(candidates):
+    found_ids = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
+    if not len(found_ids) or not len(candidates):
         return np.zeros(len(candidates), dtype=np.float64)
     # numpy, not a pandas groupby: this runs per request on the serving path (0.8 ms -> µs).
-    neighbours, slot = np.unique(np.concatenate(ids), return_inverse=True)
+    neighbours, slot = np.unique(found_ids, return_inverse=True)
     summed = np.bincount(slot, weights=np.concatenate(weights), minlength=len(neighbours))
     at = np.minimum(np.searchsorted(neighbours, candidates), len(neighbours) - 1)
     return np.where(neighbours[at] == candidates, summed[at], 0.0)

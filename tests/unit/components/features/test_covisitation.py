@@ -47,3 +47,13 @@ def test_serving_sources_answer_with_the_same_function() -> None:
     ids = np.array([5, 6, 7, 9])
     expected = covisitation_scores(neighbour_index(TABLE), [2, 1, 3], ids)
     assert sources.covisit_scores(np.array([2, 1, 3]), ids).tolist() == expected.tolist()
+
+
+def test_anchors_without_neighbours_and_unknown_candidates_score_zero():
+    index = {
+        1: (np.zeros(0, dtype=np.int64), np.zeros(0)),
+        2: (np.array([7, 9]), np.array([1.0, 2.0])),
+    }
+    assert covisitation_scores(index, [1], [7, 9]).tolist() == [0.0, 0.0]
+    # 2 is the second most recent: its pair scores count half; 3 and 11 co-occur with nothing.
+    assert covisitation_scores(index, [3, 2], [11, 9, 7, 3]).tolist() == [0.0, 1.0, 0.5, 0.0]
