@@ -44,7 +44,11 @@ DEFAULT_PARAMS: dict[str, object] = {
     "subsample": 0.8,
     "colsample_bytree": 0.8,
     "tree_method": "hist",
-    "nthread": 2,
+    # One thread: the heads train on ~0.1M rows, where two OpenMP threads save ~2 s on an idle
+    # 2-core machine but make each training ~25x slower when any other process holds a core
+    # (every tree waits at barriers for a descheduled thread; docs/quality.md). The figures
+    # measured the same with one thread and two on ml-latest-small.
+    "nthread": 1,
 }
 # A version saved before per-action heads: one rank:ndcg booster, served with weight 1.
 LEGACY_HEAD = "relevance"
