@@ -27,7 +27,14 @@ from components.features.columns import COVISIT_SCORE
 from components.features.covisitation import covisitation_scores, neighbour_index
 from components.features.ranking import RANKER_FEATURES, RETRIEVAL_RANK, RETRIEVAL_SCORE
 from components.ranker.actions import action_weights, pair_actions
-from components.ranker.model import Ranker, item_lists, label_candidates, top_scored, train_ranker
+from components.ranker.model import (
+    Ranker,
+    item_lists,
+    label_candidates,
+    top_scored,
+    train_ranker,
+    trees_per_head,
+)
 from components.two_tower.export import TwoTowerRetrieval
 from components.two_tower.history import recent_positive_items
 from components.two_tower.recommend import recommend_two_tower
@@ -49,6 +56,11 @@ Rerank = Callable[[Mapping[int, tuple[np.ndarray, np.ndarray]]], dict[int, list[
 # How many standard errors the ranker's mean per-user NDCG@10 gain over retrieval must exceed
 # on the validation users (one-sided 95%): a gain inside the noise does not switch it on.
 GATE_Z = 1.645
+# Training cost (chosen on validation, docs/quality.md): the share of no-action candidate rows
+# each training keeps (weighted back, so the heads stay calibrated), and whether the fold
+# rankers train the full ranker's trees per head instead of early-stopping each on its own.
+NEGATIVE_SHARE = 1.0
+FOLD_ROUNDS_FROM_FULL = False
 
 
 def retrieve_candidates(
@@ -130,6 +142,9 @@ def fit_ranker(
     folds: int = VALIDATION_FOLDS,
     table: EventTable | None = None,
     covisitation: pd.DataFrame | None = None,
+    negative_share: float = NEGATIVE_SHARE,
+    fold_rounds_from_full: bool = FOLD_ROUNDS_FROM_FULL,
+    params: dict[str, object] | None = None,
 ) -> tuple[Ranker, dict[str, float]]:
     """Train the ranker on the two-tower's candidates for the label window's users, retrieved
     from their ``fit`` history and labelled by what they did in ``label``; then judge it.
@@ -152,7 +167,9 @@ def fit_ranker(
     weights = action_weights(table)
     labels = label_candidates(candidates, pair_actions(label, table), list(weights))
 
-    def train(rows: np.ndarray) -> tuple[Ranker, dict[str, float]]:
+    def train(
+        rows: np.ndarray, rounds: dict[str, int] | None = None
+    ) -> tuple[Ranker, dict[str, float]]:
         return train_ranker(
             features[rows],
             labels[rows],
@@ -160,9 +177,13 @@ def fit_ranker(
             list(feature_names),
             weights=weights,
             seed=seed,
+            negative_share=negative_share,
+            rounds=rounds,
+            params=params,
         )
 
     ranker, stats = train(np.ones(len(candidates), bool))
+    fold_rounds = trees_per_head(ranker) if fold_rounds_from_full else None
     positive = [a for a, w in weights.items() if w > 0]
     found = int(labels[positive].max(axis=1).gt(0).sum())
     pairs = sum(len(items) for items in relevance_weights(label, table).values())
@@ -173,7 +194,7 @@ def fit_ranker(
         out_of_fold = []
         for f in judged:
             held = fold_of == f
-            fold_ranker, _ = train(~held)
+            fold_ranker, _ = train(~held, fold_rounds)
             out_of_fold.append(
                 top_scored(fold_ranker, candidates[held], features[held], k=EVALUATION_DEPTH)
             )

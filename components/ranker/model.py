@@ -44,7 +44,11 @@ DEFAULT_PARAMS: dict[str, object] = {
     "subsample": 0.8,
     "colsample_bytree": 0.8,
     "tree_method": "hist",
-    "nthread": 2,
+    # One thread: the heads train on ~0.1M rows, where two OpenMP threads save ~2 s on an idle
+    # 2-core machine but make each training ~25x slower when any other process holds a core
+    # (every tree waits at barriers for a descheduled thread; docs/quality.md). The figures
+    # measured the same with one thread and two on ml-latest-small.
+    "nthread": 1,
 }
 # A version saved before per-action heads: one rank:ndcg booster, served with weight 1.
 LEGACY_HEAD = "relevance"
@@ -134,29 +138,49 @@ def train_ranker(
     validation_fraction: float = 0.1,
     early_stopping_rounds: int = 20,
     seed: int = 0,
+    negative_share: float = 1.0,
+    rounds: Mapping[str, int] | None = None,
 ) -> tuple[Ranker, dict[str, float]]:
     """One binary XGBoost head per label column that has a positive (an action taken on a
     candidate) and a negative; ``weights`` (default: the settings' event table) combine them.
 
-    Every candidate is a training row (the heads predict calibrated probabilities, so users who
-    took no action count as negatives); a held-out share of users drives early stopping so the
-    number of trees adapts to the data size.
+    Every candidate may be a training row (the heads predict calibrated probabilities, so users
+    who took no action count as negatives); a held-out share of users drives early stopping so
+    the number of trees adapts to the data size.
+
+    ``negative_share`` < 1 trains on a seeded share of the rows with no action at all (every
+    row with an action is kept) and weighs each kept one ``1 / negative_share``: the weighted
+    log loss is an unbiased estimate of the full one, so the heads stay calibrated and the
+    served ``Σ weight × P(action)`` keeps its meaning. The early-stopping users keep all their
+    rows, unweighted, so ``head_<a>_valid_logloss`` is comparable across shares.
+    ``rounds`` (action -> trees, e.g. another ranker's ``trees_per_head``): train exactly that
+    many trees per head on every row, without an early-stopping hold-out, and only those heads.
     """
+    if not 0 < negative_share <= 1:
+        raise ValueError(f"negative_share must be in (0, 1], got {negative_share}")
     frame = features[list(feature_names)].reset_index(drop=True)
     labels = labels.reset_index(drop=True)
     user_ids = users.to_numpy()
     rng = np.random.default_rng(seed)
     distinct = pd.unique(user_ids)  # in the rows' order (``data.order``), not by keyed id
-    n_valid = int(len(distinct) * validation_fraction)
+    n_valid = 0 if rounds is not None else int(len(distinct) * validation_fraction)
     valid_users = rng.choice(distinct, size=n_valid, replace=False) if n_valid else []
     is_valid = np.isin(user_ids, valid_users)
     taken = labels[~is_valid].sum()
     actions = [a for a in labels.columns if 0 < taken[a] < (~is_valid).sum()]
+    if rounds is not None:
+        actions = [a for a in actions if a in rounds]
     if not actions:
         raise ValueError(
             "no action is taken on any of the ranker's candidates: the label window and "
             "the candidates do not overlap (raise candidate K or check the split)"
         )
+    # the training rows: all with an action, a seeded share of the rest (drawn over the rows
+    # in their content order, so the draw does not depend on the id key)
+    any_action = labels.to_numpy().max(axis=1) > 0
+    kept = any_action | (np.random.default_rng([seed, 1]).random(len(labels)) < negative_share)
+    is_train = ~is_valid & kept
+    row_weight = np.where(any_action, 1.0, 1.0 / negative_share)[is_train].astype(np.float32)
     x = frame.to_numpy(dtype=np.float32)
     names = list(feature_names)
     merged = {**DEFAULT_PARAMS, **(params or {}), "seed": seed}
@@ -164,25 +188,31 @@ def train_ranker(
     heads: dict[str, xgb.Booster] = {}
     stats: dict[str, float] = {
         "train_users": float(len(np.unique(user_ids[~is_valid]))),
-        "train_rows": float((~is_valid).sum()),
+        "train_rows": float(is_train.sum()),
         "heads": float(len(actions)),
     }
+    # one matrix per row set, its label swapped per head: the quantile sketch is made once
+    dtrain = xgb.DMatrix(
+        x[is_train],
+        weight=row_weight if negative_share < 1 else None,
+        feature_names=names,
+    )
+    dvalid = xgb.DMatrix(x[is_valid], feature_names=names) if is_valid.any() else None
     for action in actions:
         y = labels[action].to_numpy(np.float32)
-        dtrain = xgb.DMatrix(x[~is_valid], label=y[~is_valid], feature_names=names)
+        dtrain.set_label(y[is_train])
         evals = [(dtrain, "train")]
-        if is_valid.any():
-            evals.append(
-                (xgb.DMatrix(x[is_valid], label=y[is_valid], feature_names=names), "valid")
-            )
+        if dvalid is not None:
+            dvalid.set_label(y[is_valid])
+            evals.append((dvalid, "valid"))
         history: dict[str, dict[str, list[float]]] = {}
         heads[action] = xgb.train(
             merged,
             dtrain,
-            num_boost_round=num_rounds,
-            evals=evals,
+            num_boost_round=int(rounds[action]) if rounds is not None else num_rounds,
+            evals=evals if dvalid is not None else [],
             evals_result=history,
-            early_stopping_rounds=early_stopping_rounds if is_valid.any() else None,
+            early_stopping_rounds=early_stopping_rounds if dvalid is not None else None,
             verbose_eval=False,
         )
         stats[f"head_{action}_positives"] = float(taken[action])
@@ -192,6 +222,11 @@ def train_ranker(
     stats["trees"] = float(sum(stats[f"head_{a}_trees"] for a in actions))
     served = dict(weights) if weights is not None else served_weights(actions)
     return Ranker(heads, names, {a: float(served.get(a, 0.0)) for a in actions}), stats
+
+
+def trees_per_head(ranker: Ranker) -> dict[str, int]:
+    """Action -> the trees its head kept (early stopping's choice): ``train_ranker(rounds=)``."""
+    return {a: int(booster.num_boosted_rounds()) for a, booster in ranker.heads.items()}
 
 
 def top_scored(

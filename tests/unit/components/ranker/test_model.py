@@ -14,6 +14,7 @@ from components.ranker.model import (
     save_ranker,
     top_scored,
     train_ranker,
+    trees_per_head,
 )
 
 FEATURES = ["signal", "noise"]
@@ -216,3 +217,61 @@ def test_a_ranker_saved_before_heads_loads_as_one_head(tmp_path: Path) -> None:
     assert old.actions == [LEGACY_HEAD] and old.weights == {LEGACY_HEAD: 1.0}
     expected = booster.predict(xgb.DMatrix(frame[FEATURES].to_numpy(np.float32)))
     np.testing.assert_allclose(old.score(frame[FEATURES]), expected, rtol=1e-6)
+
+
+def _rare(n_users: int = 200, per_user: int = 50, seed: int = 0) -> tuple[pd.DataFrame, dict]:
+    """Clicks with P = sigmoid(2a - 3) (about 8% of rows): a rare action, as in the pipeline."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "user_id": np.repeat(np.arange(n_users), per_user),
+            "item_id": np.tile(np.arange(per_user), n_users),
+            "a": rng.normal(size=n_users * per_user),
+            "b": rng.normal(size=n_users * per_user),
+        }
+    )
+    clicked = rng.random(len(frame)) < 1 / (1 + np.exp(-(2 * frame["a"] - 3)))
+    taken: dict[int, dict[int, set[str]]] = {}
+    for user, item in frame.loc[clicked, ["user_id", "item_id"]].itertuples(index=False):
+        taken.setdefault(int(user), {})[int(item)] = {"click"}
+    return frame, taken
+
+
+def test_negative_downsampling_keeps_every_positive_and_the_heads_calibrated() -> None:
+    frame, taken = _rare()
+    labels = label_candidates(frame, taken, ["click"])
+    args = (frame[["a", "b"]], labels, frame["user_id"], ["a", "b"])
+    full, full_stats = train_ranker(*args, num_rounds=60)
+    sampled, stats = train_ranker(*args, num_rounds=60, negative_share=0.2)
+    positives = int(labels["click"].sum())
+    # positives all kept, about a fifth of the negatives: far fewer rows to train on
+    assert stats["head_click_positives"] == full_stats["head_click_positives"]
+    assert stats["train_rows"] < 0.35 * full_stats["train_rows"]
+    assert stats["train_rows"] > full_stats["head_click_positives"]
+    # weighted back, the probabilities keep the click rate (unweighted they would triple it)
+    fresh, _ = _rare(seed=1)
+    rate = positives / len(frame)
+    p_full = full.probabilities(fresh[["a", "b"]])[:, 0]
+    p_sampled = sampled.probabilities(fresh[["a", "b"]])[:, 0]
+    assert abs(p_sampled.mean() - rate) < 0.2 * rate
+    assert abs(p_sampled.mean() - p_full.mean()) < 0.2 * rate
+    assert np.corrcoef(p_sampled, p_full)[0, 1] > 0.95
+    # the same seed draws the same rows
+    again, _ = train_ranker(*args, num_rounds=60, negative_share=0.2)
+    np.testing.assert_array_equal(again.score(fresh[["a", "b"]]), sampled.score(fresh[["a", "b"]]))
+    with pytest.raises(ValueError, match="negative_share"):
+        train_ranker(*args, negative_share=0.0)
+
+
+def test_fixed_rounds_train_that_many_trees_per_head_on_every_row() -> None:
+    frame, taken = _shop()
+    labels = label_candidates(frame, taken, SHOP_ACTIONS)
+    args = (frame[["a", "b"]], labels, frame["user_id"], ["a", "b"])
+    stopped, _ = train_ranker(*args, num_rounds=40)
+    rounds = trees_per_head(stopped)
+    assert rounds == {a: int(b.num_boosted_rounds()) for a, b in stopped.heads.items()}
+    fixed, stats = train_ranker(*args, rounds={"click": 7, "purchase": 3})
+    # only the heads named, each with exactly its trees, every row trained on (no hold-out)
+    assert trees_per_head(fixed) == {"click": 7, "purchase": 3}
+    assert stats["train_rows"] == len(frame)
+    assert not any(k.endswith("_valid_logloss") for k in stats)
