@@ -33,7 +33,6 @@ from components.ranker.model import (
     label_candidates,
     top_scored,
     train_ranker,
-    trees_per_head,
 )
 from components.two_tower.export import TwoTowerRetrieval
 from components.two_tower.history import recent_positive_items
@@ -57,10 +56,8 @@ Rerank = Callable[[Mapping[int, tuple[np.ndarray, np.ndarray]]], dict[int, list[
 # on the validation users (one-sided 95%): a gain inside the noise does not switch it on.
 GATE_Z = 1.645
 # Training cost (chosen on validation, docs/quality.md): the share of no-action candidate rows
-# each training keeps (weighted back, so the heads stay calibrated), and whether the fold
-# rankers train the full ranker's trees per head instead of early-stopping each on its own.
+# each training keeps (weighted back, so the heads stay calibrated); all of them here.
 NEGATIVE_SHARE = 1.0
-FOLD_ROUNDS_FROM_FULL = False
 
 
 def retrieve_candidates(
@@ -143,7 +140,6 @@ def fit_ranker(
     table: EventTable | None = None,
     covisitation: pd.DataFrame | None = None,
     negative_share: float = NEGATIVE_SHARE,
-    fold_rounds_from_full: bool = FOLD_ROUNDS_FROM_FULL,
     params: dict[str, object] | None = None,
 ) -> tuple[Ranker, dict[str, float]]:
     """Train the ranker on the two-tower's candidates for the label window's users, retrieved
@@ -167,9 +163,7 @@ def fit_ranker(
     weights = action_weights(table)
     labels = label_candidates(candidates, pair_actions(label, table), list(weights))
 
-    def train(
-        rows: np.ndarray, rounds: dict[str, int] | None = None
-    ) -> tuple[Ranker, dict[str, float]]:
+    def train(rows: np.ndarray) -> tuple[Ranker, dict[str, float]]:
         return train_ranker(
             features[rows],
             labels[rows],
@@ -178,12 +172,10 @@ def fit_ranker(
             weights=weights,
             seed=seed,
             negative_share=negative_share,
-            rounds=rounds,
             params=params,
         )
 
     ranker, stats = train(np.ones(len(candidates), bool))
-    fold_rounds = trees_per_head(ranker) if fold_rounds_from_full else None
     positive = [a for a, w in weights.items() if w > 0]
     found = int(labels[positive].max(axis=1).gt(0).sum())
     pairs = sum(len(items) for items in relevance_weights(label, table).values())
@@ -194,7 +186,7 @@ def fit_ranker(
         out_of_fold = []
         for f in judged:
             held = fold_of == f
-            fold_ranker, _ = train(~held, fold_rounds)
+            fold_ranker, _ = train(~held)
             out_of_fold.append(
                 top_scored(fold_ranker, candidates[held], features[held], k=EVALUATION_DEPTH)
             )

@@ -139,7 +139,6 @@ def train_ranker(
     early_stopping_rounds: int = 20,
     seed: int = 0,
     negative_share: float = 1.0,
-    rounds: Mapping[str, int] | None = None,
 ) -> tuple[Ranker, dict[str, float]]:
     """One binary XGBoost head per label column that has a positive (an action taken on a
     candidate) and a negative; ``weights`` (default: the settings' event table) combine them.
@@ -153,8 +152,6 @@ def train_ranker(
     log loss is an unbiased estimate of the full one, so the heads stay calibrated and the
     served ``Σ weight × P(action)`` keeps its meaning. The early-stopping users keep all their
     rows, unweighted, so ``head_<a>_valid_logloss`` is comparable across shares.
-    ``rounds`` (action -> trees, e.g. another ranker's ``trees_per_head``): train exactly that
-    many trees per head on every row, without an early-stopping hold-out, and only those heads.
     """
     if not 0 < negative_share <= 1:
         raise ValueError(f"negative_share must be in (0, 1], got {negative_share}")
@@ -163,13 +160,11 @@ def train_ranker(
     user_ids = users.to_numpy()
     rng = np.random.default_rng(seed)
     distinct = pd.unique(user_ids)  # in the rows' order (``data.order``), not by keyed id
-    n_valid = 0 if rounds is not None else int(len(distinct) * validation_fraction)
+    n_valid = int(len(distinct) * validation_fraction)
     valid_users = rng.choice(distinct, size=n_valid, replace=False) if n_valid else []
     is_valid = np.isin(user_ids, valid_users)
     taken = labels[~is_valid].sum()
     actions = [a for a in labels.columns if 0 < taken[a] < (~is_valid).sum()]
-    if rounds is not None:
-        actions = [a for a in actions if a in rounds]
     if not actions:
         raise ValueError(
             "no action is taken on any of the ranker's candidates: the label window and "
@@ -209,7 +204,7 @@ def train_ranker(
         heads[action] = xgb.train(
             merged,
             dtrain,
-            num_boost_round=int(rounds[action]) if rounds is not None else num_rounds,
+            num_boost_round=num_rounds,
             evals=evals if dvalid is not None else [],
             evals_result=history,
             early_stopping_rounds=early_stopping_rounds if dvalid is not None else None,
@@ -222,11 +217,6 @@ def train_ranker(
     stats["trees"] = float(sum(stats[f"head_{a}_trees"] for a in actions))
     served = dict(weights) if weights is not None else served_weights(actions)
     return Ranker(heads, names, {a: float(served.get(a, 0.0)) for a in actions}), stats
-
-
-def trees_per_head(ranker: Ranker) -> dict[str, int]:
-    """Action -> the trees its head kept (early stopping's choice): ``train_ranker(rounds=)``."""
-    return {a: int(booster.num_boosted_rounds()) for a, booster in ranker.heads.items()}
 
 
 def top_scored(

@@ -14,7 +14,6 @@ from components.ranker.model import (
     save_ranker,
     top_scored,
     train_ranker,
-    trees_per_head,
 )
 
 FEATURES = ["signal", "noise"]
@@ -261,17 +260,3 @@ def test_negative_downsampling_keeps_every_positive_and_the_heads_calibrated() -
     np.testing.assert_array_equal(again.score(fresh[["a", "b"]]), sampled.score(fresh[["a", "b"]]))
     with pytest.raises(ValueError, match="negative_share"):
         train_ranker(*args, negative_share=0.0)
-
-
-def test_fixed_rounds_train_that_many_trees_per_head_on_every_row() -> None:
-    frame, taken = _shop()
-    labels = label_candidates(frame, taken, SHOP_ACTIONS)
-    args = (frame[["a", "b"]], labels, frame["user_id"], ["a", "b"])
-    stopped, _ = train_ranker(*args, num_rounds=40)
-    rounds = trees_per_head(stopped)
-    assert rounds == {a: int(b.num_boosted_rounds()) for a, b in stopped.heads.items()}
-    fixed, stats = train_ranker(*args, rounds={"click": 7, "purchase": 3})
-    # only the heads named, each with exactly its trees, every row trained on (no hold-out)
-    assert trees_per_head(fixed) == {"click": 7, "purchase": 3}
-    assert stats["train_rows"] == len(frame)
-    assert not any(k.endswith("_valid_logloss") for k in stats)
