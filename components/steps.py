@@ -99,7 +99,7 @@ from components.retrieval.build import IndexSpec, build_collection, swap_alias
 from components.retrieval.cleanup import drop_stale_collections
 from components.retrieval.client import milvus_client
 from components.settings import Settings, get_settings
-from components.training_params import TrainingParams
+from components.training_params import TrainingParams, default
 from components.two_tower.export import TwoTowerRetrieval, load_two_tower, save_two_tower
 from components.two_tower.train import TrainedTwoTower, train_like, train_two_tower
 
@@ -267,7 +267,7 @@ def epochs_on_validation(
     max_epochs: int,
     embedding_dim: int,
     seed: int,
-    history_decay: float = 1.0,
+    history_decay: float = default("history_decay"),
     patience: int = PATIENCE,
 ) -> tuple[int, list[float]]:
     """The two-tower's epoch count, chosen on validation: a tower learns on ``fit`` and after
@@ -306,7 +306,7 @@ def train_retrieval(
     epochs: int,
     embedding_dim: int,
     seed: int = 0,
-    history_decay: float = 1.0,
+    history_decay: float = default("history_decay"),
 ) -> dict[str, float]:
     """The epoch count on validation (``epochs_on_validation``, at most ``epochs``), then the
     served tower on the whole training window with that many epochs."""
