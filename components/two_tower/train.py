@@ -184,7 +184,8 @@ def train_two_tower(
             validation Recall@100 0.393 -> 0.372 and NDCG@10 0.134 -> 0.117 (docs/quality.md).
         history_decay: the user tower's history bag weights its i-th most recent item by
             ``history_decay**i`` (normalised per bag; ``model.history_weights``); 1.0 = the
-            plain mean.
+            plain mean. The pipeline's default is ``TrainingParams.history_decay`` (0.9,
+            chosen on validation); 1.0 here keeps a bare call the plain model.
         seed: makes initialisation, shuffling and dropout repeatable.
         progress: show a tqdm bar over batches.
         num_threads: torch intra-op threads while training, capped at 2 and restored after.
