@@ -91,6 +91,7 @@ def run(
     epochs: int | None = tunable_option("epochs"),
     embedding_dim: int | None = tunable_option("embedding_dim"),
     candidate_k: int | None = tunable_option("candidate_k"),
+    history_decay: float | None = tunable_option("history_decay"),
     seed: int = param_option("seed"),
     num_shards: int | None = param_option("num_shards"),
     params: str | None = typer.Option(None, "--params", help=PARAMS_HELP),
@@ -104,6 +105,7 @@ def run(
         "epochs": epochs,
         "embedding_dim": embedding_dim,
         "candidate_k": candidate_k,
+        "history_decay": history_decay,
         "seed": seed,
         "num_shards": num_shards,
     }
@@ -140,6 +142,7 @@ def submit(
     epochs: int | None = tunable_option("epochs"),
     embedding_dim: int | None = tunable_option("embedding_dim"),
     candidate_k: int | None = tunable_option("candidate_k"),
+    history_decay: float | None = tunable_option("history_decay"),
     seed: int = param_option("seed"),
     num_shards: int | None = param_option("num_shards"),
     params: str | None = typer.Option(None, "--params", help=PARAMS_HELP),
@@ -153,6 +156,7 @@ def submit(
         "epochs": epochs,
         "embedding_dim": embedding_dim,
         "candidate_k": candidate_k,
+        "history_decay": history_decay,
         "seed": seed,
         "num_shards": num_shards,
     }

@@ -60,6 +60,7 @@ def train_two_tower_op(
     epochs: int,
     embedding_dim: int,
     seed: int,
+    history_decay: float,
     model: Output[Model],
     metrics: Output[Metrics],
 ) -> None:
@@ -76,6 +77,7 @@ def train_two_tower_op(
         epochs=epochs,
         embedding_dim=embedding_dim,
         seed=seed,
+        history_decay=history_decay,
     ).items():
         metrics.log_metric(name, value)
 

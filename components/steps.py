@@ -99,7 +99,7 @@ from components.retrieval.build import IndexSpec, build_collection, swap_alias
 from components.retrieval.cleanup import drop_stale_collections
 from components.retrieval.client import milvus_client
 from components.settings import Settings, get_settings
-from components.training_params import TrainingParams
+from components.training_params import TrainingParams, default
 from components.two_tower.export import TwoTowerRetrieval, load_two_tower, save_two_tower
 from components.two_tower.train import TrainedTwoTower, train_like, train_two_tower
 
@@ -267,6 +267,7 @@ def epochs_on_validation(
     max_epochs: int,
     embedding_dim: int,
     seed: int,
+    history_decay: float = default("history_decay"),
     patience: int = PATIENCE,
 ) -> tuple[int, list[float]]:
     """The two-tower's epoch count, chosen on validation: a tower learns on ``fit`` and after
@@ -287,6 +288,7 @@ def epochs_on_validation(
         items,
         embedding_dim=embedding_dim,
         epochs=max_epochs,
+        history_decay=history_decay,
         seed=seed,
         progress=False,
         on_epoch=judge,
@@ -304,6 +306,7 @@ def train_retrieval(
     epochs: int,
     embedding_dim: int,
     seed: int = 0,
+    history_decay: float = default("history_decay"),
 ) -> dict[str, float]:
     """The epoch count on validation (``epochs_on_validation``, at most ``epochs``), then the
     served tower on the whole training window with that many epochs."""
@@ -316,9 +319,15 @@ def train_retrieval(
         max_epochs=epochs,
         embedding_dim=embedding_dim,
         seed=seed,
+        history_decay=history_decay,
     )
     trained = train_two_tower(
-        _read(train_path), items, embedding_dim=embedding_dim, epochs=chosen, seed=seed
+        _read(train_path),
+        items,
+        embedding_dim=embedding_dim,
+        epochs=chosen,
+        history_decay=history_decay,
+        seed=seed,
     )
     trained.params["validation_" + VALIDATION_METRIC] = figures
     save_two_tower(trained, Path(model_dir))

@@ -66,6 +66,7 @@ def build_pipeline(settings: Settings) -> Any:
         epochs: int = default("epochs"),
         embedding_dim: int = default("embedding_dim"),
         candidate_k: int = default("candidate_k"),
+        history_decay: float = default("history_decay"),
         seed: int = default("seed"),
         num_shards: int = settings.milvus_num_shards,
     ) -> None:
@@ -92,6 +93,7 @@ def build_pipeline(settings: Settings) -> Any:
                 epochs=epochs,
                 embedding_dim=embedding_dim,
                 seed=seed,
+                history_decay=history_decay,
             )
         ).set_display_name("train two-tower (TorchRec)")
         ranker = with_env(
@@ -141,6 +143,7 @@ def build_pipeline(settings: Settings) -> Any:
                     "epochs": epochs,
                     "embedding_dim": embedding_dim,
                     "candidate_k": candidate_k,
+                    "history_decay": history_decay,
                     "seed": seed,
                     "num_shards": num_shards,
                 },

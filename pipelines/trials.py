@@ -55,9 +55,16 @@ def run_trial(
         max_epochs=params.epochs,
         embedding_dim=params.embedding_dim,
         seed=seed,
+        history_decay=params.history_decay,
     )
     trained = train_two_tower(
-        fit, items, embedding_dim=params.embedding_dim, epochs=chosen, seed=seed, progress=False
+        fit,
+        items,
+        embedding_dim=params.embedding_dim,
+        epochs=chosen,
+        history_decay=params.history_decay,
+        seed=seed,
+        progress=False,
     )
     metrics: dict[str, float] = {
         "epochs_chosen": float(chosen),

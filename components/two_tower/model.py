@@ -1,6 +1,7 @@
 """The two-tower retrieval model: one TorchRec ``EmbeddingBagCollection``, two MLP projections.
 
-User tower:  [user-id embedding ; mean of the embeddings of the user's recent items] -> MLP
+User tower:  [user-id embedding ; recency-weighted mean of the embeddings of the user's recent
+             items (``history_decay``; 1.0 = the plain mean)] -> MLP
 Item tower:  [item-id embedding ; mean of the embeddings of the item's categories
              ; mean of its hashed content tokens (title words, decade; ``content.py``)] -> MLP
 Both outputs are L2-normalised, so a score is a cosine similarity (and Milvus' IP metric on the
@@ -12,7 +13,10 @@ Tables (all in one ``EmbeddingBagCollection``):
 - ``item_table``     rows = item vocabulary, features ``item_id`` AND ``history``: the history bag
   and the item id share one table, so an item's vector learned as a training target is also what
   it contributes to a user's history. A user never seen in training (row 0) is then described by
-  the items they touched, and rare items get gradient from both roles.
+  the items they touched, and rare items get gradient from both roles. With ``history_decay``
+  below 1 the history bag is pooled outside the collection, over the same table's rows
+  (``pool_history``): TorchRec's per-id weights (``is_weighted``) hold for a whole collection and
+  need SUM pooling on every table, which would change the mean-pooled category and content bags.
 - ``category_table`` rows = category vocabulary, feature ``item_categories``: an item that never
   appeared in training (id row 0) is still placed by its categories.
 - ``content_table`` rows = ``content_buckets`` + 1 hashed rows, feature ``item_content``: the
@@ -63,6 +67,9 @@ class TwoTowerConfig:
     user_hidden_dims: tuple[int, ...] = field(default_factory=lambda: (128,))
     item_hidden_dims: tuple[int, ...] = field(default_factory=lambda: (128,))
     content_buckets: int = 0  # hashed content rows; 0 = no content table (older models)
+    # weight of the i-th most recent history item ∝ decay**i (i = 0 newest), normalised per bag;
+    # 1.0 = the plain mean (and the collection's own MEAN pooling, as models saved before it)
+    history_decay: float = 1.0
 
     @property
     def item_features(self) -> tuple[str, ...]:
@@ -77,6 +84,8 @@ class TwoTowerConfig:
                 raise ValueError(f"{name} must be >= 1 (row 0 is the unknown row)")
         if self.content_buckets < 0:
             raise ValueError("content_buckets must be >= 0")
+        if not 0.0 < self.history_decay <= 1.0:
+            raise ValueError(f"history_decay must lie in (0, 1], got {self.history_decay}")
         if self.embedding_dim < 1 or self.history_length < 1:
             raise ValueError("embedding_dim and history_length must be >= 1")
         if any(d < 1 for d in (*self.user_hidden_dims, *self.item_hidden_dims)):
@@ -102,6 +111,35 @@ def _projection(in_dim: int, hidden: tuple[int, ...], out_dim: int) -> nn.Sequen
         width = size
     layers.append(nn.Linear(width, out_dim))
     return nn.Sequential(*layers)
+
+
+def history_weights(lengths: torch.Tensor, decay: float) -> torch.Tensor:
+    """Per-id weights of history bags (ids most recent first): ``decay**i`` for the i-th id of
+    its bag, normalised so each non-empty bag's weights sum to 1. The one weighting: the model
+    applies it to every user input, so training and serving cannot differ."""
+    lengths = lengths.to(torch.int64)
+    bag = torch.repeat_interleave(torch.arange(len(lengths)), lengths)
+    starts = torch.cumsum(lengths, 0) - lengths
+    position = torch.arange(int(lengths.sum())) - starts[bag]
+    raw = torch.pow(torch.tensor(float(decay), dtype=torch.float64), position.double())
+    totals = torch.zeros(len(lengths), dtype=torch.float64).index_add_(0, bag, raw)
+    return (raw / totals[bag]).float()
+
+
+def pool_history(
+    table: torch.Tensor, values: torch.Tensor, lengths: torch.Tensor, decay: float
+) -> torch.Tensor:
+    """(bags, dim): each bag's ``history_weights``-weighted mean of its rows of ``table``; an
+    empty bag pools to zeros, as the collection's MEAN pooling does."""
+    lengths = lengths.to(torch.int64)
+    offsets = torch.cat([torch.zeros(1, dtype=torch.int64), torch.cumsum(lengths, 0)[:-1]])
+    return F.embedding_bag(
+        values.to(torch.int64),
+        table,
+        offsets,
+        mode="sum",
+        per_sample_weights=history_weights(lengths, decay).to(table.dtype),
+    )
 
 
 def _normal_init(std: float) -> Any:
@@ -182,7 +220,14 @@ class TwoTower(nn.Module):
 
     def _pooled(self, kjt: KeyedJaggedTensor, keys: tuple[str, ...]) -> torch.Tensor:
         """Pool one side's features; the EBC wants every feature, so the other side's keys get
-        empty bags (their pooled zeros are dropped again)."""
+        empty bags (their pooled zeros are dropped again). A decayed history bag is pooled by
+        ``pool_history`` over the item table instead."""
+        decay = self.config.history_decay
+        history = None
+        if decay != 1.0 and HISTORY_FEATURE in keys and HISTORY_FEATURE in list(kjt.keys()):
+            jagged = dict(kjt.to_dict())  # a copy: the KJT caches its dict
+            history = jagged.pop(HISTORY_FEATURE)
+            kjt = KeyedJaggedTensor.from_jt_dict(jagged)
         present = set(kjt.keys())
         missing = [f for f in self._feature_names if f not in present]
         if missing:
@@ -194,7 +239,11 @@ class TwoTower(nn.Module):
             )
             kjt = KeyedJaggedTensor.concat([kjt, empty])
         pooled = self.ebc(kjt)
-        return torch.cat([pooled[key] for key in keys], dim=1)
+        parts = {key: pooled[key] for key in keys}
+        if history is not None:
+            table = self.ebc.embedding_bags[ITEM_TABLE].weight
+            parts[HISTORY_FEATURE] = pool_history(table, history.values(), history.lengths(), decay)
+        return torch.cat([parts[key] for key in keys], dim=1)
 
     def user_embedding(self, user_kjt: KeyedJaggedTensor) -> torch.Tensor:
         """L2-normalised user vectors, shape (batch, embedding_dim)."""

@@ -156,6 +156,7 @@ def train_two_tower(
     id_dropout: float = 0.1,
     weight_decay: float = 0.0,
     content_buckets: int = 0,
+    history_decay: float = 1.0,
     seed: int = 0,
     progress: bool = True,
     num_threads: int = 1,
@@ -181,6 +182,10 @@ def train_two_tower(
             default because validation said so: on ml-latest-small over seeds 0-2 it lifted the
             label window's cold-item Recall@100 from about 0.002 to 0.024 but cost the tower's
             validation Recall@100 0.393 -> 0.372 and NDCG@10 0.134 -> 0.117 (docs/quality.md).
+        history_decay: the user tower's history bag weights its i-th most recent item by
+            ``history_decay**i`` (normalised per bag; ``model.history_weights``); 1.0 = the
+            plain mean. The pipeline's default is ``TrainingParams.history_decay`` (0.9,
+            chosen on validation); 1.0 here keeps a bare call the plain model.
         seed: makes initialisation, shuffling and dropout repeatable.
         progress: show a tqdm bar over batches.
         num_threads: torch intra-op threads while training, capped at 2 and restored after.
@@ -210,6 +215,7 @@ def train_two_tower(
         user_hidden_dims=tuple(hidden_dims),
         item_hidden_dims=tuple(hidden_dims),
         content_buckets=content_buckets,
+        history_decay=history_decay,
     )
 
     user_rows = users.lookup(positives[USER_ID].to_numpy())
@@ -238,6 +244,7 @@ def train_two_tower(
         "id_dropout": id_dropout,
         "weight_decay": weight_decay,
         "content_buckets": content_buckets,
+        "history_decay": history_decay,
         "seed": seed,
         "examples": len(positives),
         "mean_example_weight": float(weights.mean()),
@@ -391,6 +398,7 @@ _RETRAIN_ARGS = (
     "id_dropout",
     "weight_decay",
     "content_buckets",
+    "history_decay",
     "seed",
 )
 

@@ -17,7 +17,8 @@ from pipelines.tuning import run_tuning_local
 pytestmark = pytest.mark.integration
 
 SOURCE = "synthetic:n_users=200,n_items=120,seed=3"
-GRID = {"embedding_dim": (8, 16), "epochs": (1,), "candidate_k": (100,)}
+# history_decay 0.8: a trial's tower pools a decayed history (one value: no extra trials)
+GRID = {"embedding_dim": (8, 16), "epochs": (1,), "candidate_k": (100,), "history_decay": (0.8,)}
 
 
 def test_two_trials_run_and_the_best_is_recorded(tmp_path) -> None:
@@ -38,6 +39,7 @@ def test_two_trials_run_and_the_best_is_recorded(tmp_path) -> None:
     assert written["params"] == document["params"]
     tuned = resolve_params({"source": SOURCE}, written["params"])
     assert tuned.embedding_dim == document["params"]["embedding_dim"]
+    assert tuned.history_decay == 0.8
 
     # MLflow: one parent run with the pick, one nested run per trial with its validation score
     client = registry_client(settings.resolved_mlflow_uri)
