@@ -406,26 +406,17 @@ def main(argv: list[str] | None = None) -> int:
         )
         load.append(os.getloadavg()[0])
         print(label, json.dumps(results[label]), flush=True)
-    results[EMPTY_GRAPH] = measure(
-        f"{base}/empty-graph",
-        users,
-        options.k,
-        options.requests,
-        options.warmup,
-        options.concurrency,
-        "",
-    )
-    load.append(os.getloadavg()[0])
-    results["passthrough"] = measure(
-        f"{base}/passthrough",
-        users,
-        options.k,
-        options.requests,
-        options.warmup,
-        options.concurrency,
-        "",
-    )
-    load.append(os.getloadavg()[0])
+    for label, route in ((EMPTY_GRAPH, "empty-graph"), ("passthrough", "passthrough")):
+        results[label] = measure(
+            f"{base}/{route}",
+            users,
+            options.k,
+            options.requests,
+            options.warmup,
+            options.concurrency,
+            "",
+        )
+        load.append(os.getloadavg()[0])
     serve.shutdown()
     print(json.dumps(results, indent=2))
     print("1-min load average before, between and after the row groups:", load)
