@@ -1,7 +1,6 @@
 """The recency-weighted history bag: one weighting, in the model, for training and serving."""
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
@@ -94,30 +93,11 @@ def test_training_and_serving_inputs_give_the_same_user_vector():
     assert torch.equal(served, trained)
 
 
-@pytest.fixture(scope="module")
-def events():
+@pytest.fixture
+def events(make_interactions, make_items):
     rng = np.random.default_rng(1)
     rows = [(u, int(i), t) for u in range(1, 16) for t, i in enumerate(rng.choice(20, 6, False))]
-    frame = pd.DataFrame(rows, columns=["user_id", "item_id", "seconds"])
-    interactions = pd.DataFrame(
-        {
-            "user_id": frame["user_id"].astype("int64"),
-            "item_id": frame["item_id"].astype("int64"),
-            "event_type": "view",
-            "timestamp": pd.Timestamp("2026-01-01", tz="UTC")
-            + pd.to_timedelta(frame["seconds"], unit="s"),
-        }
-    )
-    items = pd.DataFrame(
-        {
-            "item_id": np.arange(20, dtype="int64"),
-            "title": ["x"] * 20,
-            "categories": ["A|B" if i % 2 else "C" for i in range(20)],
-            "available": True,
-            "created_at": pd.Timestamp("2026-01-01", tz="UTC"),
-        }
-    )
-    return interactions, items
+    return make_interactions(rows), make_items({i: "A|B" if i % 2 else "C" for i in range(20)})
 
 
 def test_the_decay_is_trained_saved_served_and_retrained_with(events, tmp_path):
