@@ -42,7 +42,13 @@ from ray import serve
 
 from components.recommend.tables import build_serving_tables, save_serving_tables
 from components.settings import Settings
-from serving.app import build, logging_config, start_local_ray, wait_until_ready
+from serving.app import (
+    build,
+    logging_config,
+    process_handle,
+    start_local_ray,
+    wait_until_ready,
+)
 from serving.config import ServeArgs
 from serving.schemas import RecommendBody, RecommendedItem, RecommendResponse
 
@@ -100,7 +106,7 @@ class EmptyGraph:
     makes them. The floor that the shape, not the models, puts under the graph's latency."""
 
     def __init__(self, retrieval: Any, ranking: Any) -> None:
-        self._retrieval, self._ranking = retrieval, ranking
+        self._retrieval, self._ranking = process_handle(retrieval), process_handle(ranking)
 
     @hops_api.post("/v1/recommend", response_model=RecommendResponse)
     async def recommend(self, body: RecommendBody) -> RecommendResponse:

@@ -54,10 +54,10 @@ from components.recommend.prediction_log import PredictionLog, prediction_rows
 from components.recommend.results import Recommendations, finalize
 from components.settings import Settings
 from serving.admin import ADMIN_RESPONSES, bearer, check_admin
-from serving.config import RankingOptions, ServeArgs
+from serving.config import RAY_SERVE_ENV, RankingOptions, ServeArgs
 from serving.deployments import Ranking, Retrieval
 from serving.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
-from serving.metrics import CONTENT_TYPE, process_metrics
+from serving.metrics import CONTENT_TYPE, RequestMetrics, process_metrics
 from serving.schemas import (
     MAX_K,
     CatalogBody,
@@ -80,7 +80,6 @@ log = logging.getLogger(__name__)
 
 APP_NAME = "reco"
 V1 = "/v1"
-UNMATCHED = "unmatched"
 
 api = FastAPI(
     title="Recommendations",
@@ -93,21 +92,7 @@ api = FastAPI(
 # Ingress.__init__ sets the limit from its args; until then (and in tests) the default applies.
 api.state.max_body_bytes = DEFAULT_MAX_BODY_BYTES
 api.add_middleware(BodyLimit, limit=lambda: api.state.max_body_bytes)
-
-
-@api.middleware("http")
-async def _record_metrics(request: Request, call_next: Any) -> Any:
-    started = time.perf_counter()
-    status = 500
-    try:
-        response = await call_next(request)
-        status = response.status_code
-        return response
-    finally:
-        route = request.scope.get("route")
-        process_metrics().observe_request(
-            getattr(route, "path", UNMATCHED), status, time.perf_counter() - started
-        )
+api.add_middleware(RequestMetrics)  # added last, so outermost: it counts the limit's 413s too
 
 
 def _error_message(errors: list[dict[str, Any]]) -> str:
@@ -239,6 +224,15 @@ def erase_for(args: ServeArgs, users: UserIds, user_id: int) -> dict[str, int]:
     )
 
 
+def process_handle(handle: DeploymentHandle) -> DeploymentHandle:
+    """The same deployment's handle, made in this replica: a handle's transport (gRPC or Ray
+    actor calls) is fixed by the Serve flags of the process that made it, and a handle passed
+    to a constructor was made by whichever process built the app (locally, a driver that had
+    imported Serve before ``init_ray`` set ``RAY_SERVE_ENV``). Made here, laptop and cluster
+    call the deployments the same way."""
+    return serve.get_deployment_handle(handle.deployment_name, handle.app_name)
+
+
 def _log_failure(task: asyncio.Task) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.warning("recording a served answer failed: %s", task.exception())
@@ -253,6 +247,7 @@ class Ingress:
         ranking: DeploymentHandle,
         args: ServeArgs,
     ) -> None:
+        retrieval, ranking = process_handle(retrieval), process_handle(ranking)
         self._retrieval, self._ranking = retrieval, ranking
         self._ranking_defaults = args.ranking
         self._timeout_s, self._retry_after_s = args.handle_timeout_s, args.retry_after_s
@@ -687,11 +682,14 @@ def port_in_use(host: str, port: int) -> bool:
 
 
 def init_ray(attempts: int = 3, **options: Any) -> None:
-    """``ray.init``, retried when the local node misses its startup deadline: Ray gives the raylet
+    """``ray.init`` with the platform's Serve flags (``RAY_SERVE_ENV``, unless the environment
+    sets them), retried when the local node misses its startup deadline: Ray gives the raylet
     a fixed 30 s to register, which the first start after a fresh install on two busy cores can
     miss (seen in CI); the next attempt starts warm."""
     import ray
 
+    for name, value in RAY_SERVE_ENV.items():  # the Ray processes started here inherit them
+        os.environ.setdefault(name, value)
     for attempt in range(1, attempts + 1):
         try:
             ray.init(**options)

@@ -27,6 +27,20 @@ from serving.limits import DEFAULT_MAX_BODY_BYTES
 MAX_BATCH_SIZE = 8
 BATCH_WAIT_S = 0.0
 
+# Ray Serve's data-plane flags every Ray process of the platform starts with (Ray reads them when
+# a process starts, so they are environment, not ``ServeArgs``): handle calls over gRPC instead of
+# Ray actor calls, and each replica's user code and router on its main event loop instead of a
+# thread and a loop of their own. Two of the flags behind Ray's RAY_SERVE_THROUGHPUT_OPTIMIZED;
+# not that switch itself, whose direct ingress keeps an HTTP proxy on the head node only.
+# Measured with benchmarks/serving_latency.py (docs/serving.md, "What this change moved (3)").
+# Local start-up sets them unless the environment already does; the chart sets them on the Ray
+# pods (rayService.serveEnv, checked equal to this by tests/chart).
+RAY_SERVE_ENV: dict[str, str] = {
+    "RAY_SERVE_USE_GRPC_BY_DEFAULT": "1",
+    "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0",
+    "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "0",
+}
+
 
 class RetrievalOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")

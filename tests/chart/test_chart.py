@@ -374,6 +374,28 @@ def test_serve_access_log_is_off_unless_asked_for(lib) -> None:
     assert access_logs("rayService.accessLog=true") == [True]
 
 
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_ray_containers_start_with_the_serve_flags_local_start_up_uses(lib, value_set: str) -> None:
+    from serving.config import RAY_SERVE_ENV
+
+    (rayservice,) = lib.by_kind(objects_for(lib, value_set), "RayService")
+    cluster = rayservice["spec"]["rayClusterConfig"]
+    templates = [cluster["headGroupSpec"]["template"]] + [
+        group["template"] for group in cluster["workerGroupSpecs"]
+    ]
+    for template in templates:
+        (container,) = template["spec"]["containers"]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert {name: env.get(name) for name in RAY_SERVE_ENV} == RAY_SERVE_ENV, container["name"]
+    (turned_off,) = lib.by_kind(
+        lib.render(sets=("rayService.serveEnv.RAY_SERVE_USE_GRPC_BY_DEFAULT=0",)), "RayService"
+    )
+    (head,) = turned_off["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]["spec"][
+        "containers"
+    ]
+    assert {"name": "RAY_SERVE_USE_GRPC_BY_DEFAULT", "value": "0"} in head["env"]
+
+
 def test_chart_files_are_copies_of_their_originals(lib) -> None:
     for original in (
         "serving/serve_config.yaml",

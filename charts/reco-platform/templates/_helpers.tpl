@@ -138,6 +138,14 @@ explicit env entry wins over envFrom), HOME on the writable /tmp.
 {{- end }}
 {{- end }}
 
+{{/* Ray Serve's process flags (rayService.serveEnv) on the Ray head and workers. */}}
+{{- define "reco.rayServeEnv" -}}
+{{- range $name, $value := .Values.rayService.serveEnv }}
+- name: {{ $name }}
+  value: {{ $value | quote }}
+{{- end }}
+{{- end }}
+
 {{/* Writable paths of every pod: /tmp and the shared state volume. */}}
 {{- define "reco.volumes" -}}
 - name: tmp

@@ -22,13 +22,19 @@ def test_args_default_to_the_settings_endpoints(tmp_path):
 
 
 def test_unset_fields_come_from_the_process_settings(tmp_path, monkeypatch):
+    from components.settings import get_settings
+
     monkeypatch.setenv("RECO_STATE_DIR", str(tmp_path))
     monkeypatch.setenv("RECO_RANKER_MODEL_NAME", "other-ranker")
-    settings = Settings()
-    args = ServeArgs.model_validate({"milvus_alias": "mine"})  # as Serve validates YAML args
-    assert args == ServeArgs.from_settings(settings, milvus_alias="mine")
-    assert args.ranker_model == "other-ranker" and args.scratch_dir == tmp_path / "serving"
-    assert ServeArgs() == ServeArgs.from_settings(settings)
+    get_settings.cache_clear()  # the process's settings as this environment makes them
+    try:
+        settings = Settings()
+        args = ServeArgs.model_validate({"milvus_alias": "mine"})  # as Serve validates YAML
+        assert args == ServeArgs.from_settings(settings, milvus_alias="mine")
+        assert args.ranker_model == "other-ranker" and args.scratch_dir == tmp_path / "serving"
+        assert ServeArgs() == ServeArgs.from_settings(settings)
+    finally:
+        get_settings.cache_clear()  # later tests read their own environment's settings
 
 
 def test_serve_config_is_valid_and_names_the_graph_deployments():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import ray
 
@@ -38,6 +40,21 @@ def test_other_errors_and_the_last_timeout_are_raised(monkeypatch) -> None:
     _fake_init(monkeypatch, [TIMEOUT, TIMEOUT])
     with pytest.raises(Exception, match="timed out during startup"):
         init_ray(attempts=2, num_cpus=1)
+
+
+def test_ray_starts_with_the_serve_flags_unless_the_environment_sets_them(monkeypatch) -> None:
+    from serving.config import RAY_SERVE_ENV
+
+    seen: list[dict[str, str | None]] = []
+    monkeypatch.setattr(
+        ray, "init", lambda **_: seen.append({n: os.environ.get(n) for n in RAY_SERVE_ENV})
+    )
+    first, *rest = RAY_SERVE_ENV
+    for name in RAY_SERVE_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(first, "user's own")
+    init_ray(num_cpus=1)
+    assert seen == [{first: "user's own", **{name: RAY_SERVE_ENV[name] for name in rest}}]
 
 
 def test_a_busy_port_is_refused_before_ray_starts(monkeypatch) -> None:
