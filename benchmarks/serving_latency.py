@@ -42,14 +42,9 @@ from ray import serve
 
 from components.recommend.tables import build_serving_tables, save_serving_tables
 from components.settings import Settings
-from serving.app import (
-    build,
-    logging_config,
-    process_handle,
-    start_local_ray,
-    wait_until_ready,
-)
+from serving.app import build, process_handle
 from serving.config import ServeArgs
+from serving.local import logging_config, start_local_ray, wait_until_ready
 from serving.schemas import RecommendBody, RecommendedItem, RecommendResponse
 
 passthrough_api = FastAPI()

@@ -202,8 +202,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from benchmarks.serving_latency import write_docs
     from components.settings import Settings
-    from serving.app import build, logging_config, start_local_ray, wait_until_ready
+    from serving.app import build
     from serving.config import ServeArgs
+    from serving.local import logging_config, start_local_ray, wait_until_ready
 
     overrides: dict[str, Any] = {"serve_port": options.port, "serve_host": "127.0.0.1"}
     if options.state_dir is not None:

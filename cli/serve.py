@@ -17,7 +17,7 @@ def serve(
 
     Uses a local Ray unless RECO_RAY_ADDRESS points at a cluster; the models are the MLflow
     champions and the Milvus alias a training run left behind (`reco pipeline run`)."""
-    from serving.app import PortInUseError, serve_locally
+    from serving.local import PortInUseError, serve_locally
 
     updates = {k: v for k, v in {"serve_host": host, "serve_port": port}.items() if v}
     settings = get_settings().model_copy(update=updates)

@@ -55,8 +55,9 @@ def served(trained_state: Settings, tmp_path_factory: pytest.TempPathFactory):
     from ray import serve
 
     from components.retrieval.reader import folder_lock
-    from serving.app import build, init_ray, wait_until_ready
+    from serving.app import build
     from serving.config import ServeArgs
+    from serving.local import init_ray, wait_until_ready
 
     source, root = trained_state.state_dir, tmp_path_factory.mktemp("recovery-served")
     shutil.copy2(source / "mlflow.db", root / "mlflow.db")
@@ -146,7 +147,7 @@ def test_feedback_keeps_working_while_retrieval_is_killed(served):
 
 
 def test_kill_9_of_the_ingress_during_a_feedback_stream_loses_no_accepted_event(served):
-    from serving.app import wait_until_ready
+    from serving.local import wait_until_ready
 
     _, args, base = served
     assert wait_until_ready(base, timeout_s=180)  # Retrieval is back from the test before

@@ -114,7 +114,8 @@ def urls(serving_state: Settings, args):
     import ray
     from ray import serve
 
-    from serving.app import build, init_ray, wait_until_ready
+    from serving.app import build
+    from serving.local import init_ray, wait_until_ready
 
     faulty = args.model_copy(
         update={

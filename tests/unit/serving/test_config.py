@@ -70,7 +70,7 @@ def test_builder_makes_the_three_deployment_graph(tmp_path):
 
 
 def test_access_log_is_off_for_serve_locally_unless_asked_for(tmp_path):
-    from serving.app import logging_config
+    from serving.local import logging_config
 
     args = ServeArgs.from_settings(Settings(state_dir=tmp_path))
     assert logging_config(args) == {"enable_access_log": False}

@@ -7,7 +7,7 @@ import os
 import pytest
 import ray
 
-from serving.app import init_ray
+from serving.local import init_ray
 
 TIMEOUT = Exception("The current node timed out during startup. This could happen because ...")
 
@@ -61,7 +61,7 @@ def test_a_busy_port_is_refused_before_ray_starts(monkeypatch) -> None:
     import socket
 
     from components.settings import Settings
-    from serving.app import PortInUseError, port_in_use, serve_locally
+    from serving.local import PortInUseError, port_in_use, serve_locally
 
     monkeypatch.setattr(ray, "init", lambda **_: pytest.fail("Ray must not start"))
     with socket.socket() as server:

@@ -176,6 +176,11 @@ def _serve_args(tmp_path, **options):
         "event_log_dir": None,
         "prediction_log_dir": None,
         "scratch_dir": tmp_path,
+        # Every field given: none filled from the process's settings (whose erasure list is the
+        # developer's own var/ state, which a test writing tombstones must never touch).
+        "id_key": "ab" * 32,
+        "context_keys": ("device",),
+        "erased_users_file": tmp_path / "privacy" / "erased_users.txt",
     }
     return ServeArgs.model_validate({**endpoints, **options})
 

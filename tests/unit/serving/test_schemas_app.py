@@ -6,7 +6,8 @@ from pydantic import ValidationError
 
 from components.recommend.reasons import FOR_YOU, POPULAR_NOW, reason
 from components.settings import Settings
-from serving.app import _error_message, base_url, example_curl
+from serving.app import _error_message
+from serving.local import base_url, example_curl
 from serving.schemas import FeedbackBody, RecommendBody
 
 
