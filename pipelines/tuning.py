@@ -27,7 +27,7 @@ from components import kfp_ops
 from components.settings import Settings, get_settings
 from components.training_params import default
 from pipelines.search import DEFAULT_GRID, best_path, search_space
-from pipelines.training import compile_package, mlflow_secret_env, task_setup
+from pipelines.training import compile_package, id_key_secret_env, mlflow_secret_env, task_setup
 
 PIPELINE_NAME = "reco-tuning"
 PARALLELISM = 4  # trials at once on a cluster (the local runner runs them one by one)
@@ -150,10 +150,10 @@ def build_tuning_pipeline(
 def compile_tuning_pipeline(
     settings: Settings, output: Path, grid: Mapping[str, Sequence[Any]] | None = None
 ) -> Path:
-    # Trials and the pick log to MLflow.
-    return compile_package(
-        build_tuning_pipeline(settings, grid), output, mlflow_secret_env(settings)
-    )
+    # Trials read the data as training does (user ids pseudonymized with the same key, from the
+    # same Secret: without it a pod would generate a key of its own) and log to MLflow.
+    secrets = [*id_key_secret_env(settings), *mlflow_secret_env(settings)]
+    return compile_package(build_tuning_pipeline(settings, grid), output, secrets)
 
 
 def run_tuning_local(

@@ -176,13 +176,12 @@ def test_pipelines_that_call_mlflow_read_its_credentials_from_the_secret(tmp_pat
         state_dir=tmp_path, id_key_secret="reco-id-key", mlflow_auth_secret="reco-mlflow-auth"
     )
     training = _secret_envs(compile_pipeline(settings, tmp_path / "p.yaml"))
-    for entries in training.values():
+    tuning = _secret_envs(compile_tuning_pipeline(settings, tmp_path / "t.yaml", {"epochs": [1]}))
+    for entries in (*training.values(), *tuning.values()):  # both read data: the id key too
         assert entries[0]["secretName"] == "reco-id-key"
         assert entries[1:] == [MLFLOW_SECRET_ENV]
-    tuning = compile_tuning_pipeline(settings, tmp_path / "t.yaml", {"epochs": [1]})
     drift = compile_drift_pipeline(settings, tmp_path / "d.yaml")
-    for package in (tuning, drift):
-        assert all(e == [MLFLOW_SECRET_ENV] for e in _secret_envs(package).values()), package
+    assert all(e == [MLFLOW_SECRET_ENV] for e in _secret_envs(drift).values())
     # The schedule's step only starts a KFP run: no Secret, no platform spec.
     schedule = compile_schedule_pipeline(settings, tmp_path / "s.yaml").read_text()
     assert len(list(yaml.safe_load_all(schedule))) == 1 and "secretAsEnv" not in schedule
