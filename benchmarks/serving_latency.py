@@ -445,8 +445,8 @@ def main(argv: list[str] | None = None) -> int:
                 if options.tables_dir
                 else f"built from {options.source}"
             )
-        catalog = "unknown"
-        if tables is not None:
+        catalog = f"{status.get('catalog_items', 'unknown')} items"  # what Retrieval serves
+        if not status.get("catalog_items") and tables is not None:
             catalog = f"{len(load_serving_tables(tables).items)} items"
         context = {
             "date": time.strftime("%Y-%m-%d"),

@@ -427,6 +427,7 @@ class RetrievalRuntime:
             "collections": self.collections,
             "index": self.reader is not None,
             "tables": str(self.tables_origin),
+            "catalog_items": len(self.sources.catalog.ids) if self.sources else 0,
             "user_cache": self.users.describe(),
             "erased_users_hidden": len(self.sources.erased_users) if self.sources else 0,
             "problems": dict(self.problems),

@@ -371,6 +371,7 @@ def test_erased_users_leave_the_served_seen_table_at_load_and_on_refresh(tmp_pat
     assert runtime.refresh_erasures() == 2
     assert runtime.sources.seen_items(6).size == 0 and runtime.sources.positive_items(6).size == 0
     assert runtime.users.get(6) is None and runtime.describe()["erased_users_hidden"] == 2
+    assert runtime.describe()["catalog_items"] == 3  # what /readyz shows an operator
     assert runtime.sources.seen_items(7).tolist() == [3]
     fresh = runtime_module.load_retrieval_runtime(args, runtime, tmp_path)  # new tables too
     assert fresh.erasures is runtime.erasures and fresh.sources.seen_items(6).size == 0
