@@ -38,13 +38,9 @@ from components.recommend.results import finalize
 from components.retrieval.exact import ExactIndex
 from components.settings import Settings
 from serving.config import ServeArgs
-from serving.runtime import (
-    limit_threads,
-    load_ranking_runtime,
-    load_retrieval_runtime,
-    replica_scratch,
-)
+from serving.runtime import limit_threads, load_ranking_runtime, load_retrieval_runtime
 from serving.schemas import RecommendedItem, RecommendResponse
+from serving.scratch import replica_scratch
 
 Timings = dict[str, list[float]]
 

@@ -41,10 +41,9 @@ from serving.runtime import (
     limit_threads,
     load_ranking_runtime,
     load_retrieval_runtime,
-    remove_scratch,
-    replica_scratch,
     runtime_degraded,
 )
+from serving.scratch import remove_scratch, replica_scratch
 
 log = logging.getLogger(__name__)
 

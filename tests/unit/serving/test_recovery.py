@@ -12,8 +12,8 @@ import pytest
 from components.features.store import ONLINE_STORE_FILE, REGISTRY_FILE, open_existing_store
 from components.registry import RegisteredVersions, require_registry, sqlite_path
 from components.stores import StoreMissingError
-from serving.runtime import OWNER_FILE, clean_stale_scratch, remove_scratch, replica_scratch
 from serving.schemas import Readiness
+from serving.scratch import OWNER_FILE, clean_stale_scratch, remove_scratch, replica_scratch
 
 
 def test_a_missing_mlflow_file_is_reported_and_never_created(tmp_path):
