@@ -10,6 +10,11 @@ Ray Serve app on the same machine (what Serve's HTTP proxy + one FastAPI replica
 of Retrieval and Ranking (``max_batch_size``, ``batch_wait_timeout_s``; Ranking's wait is
 Retrieval's unless given), one row group each; the default is the config's.
 
+Each level is measured ``--rounds`` times (default 3), the graph, the empty graph and the
+pass-through back to back in every round, so that a ratio compares figures taken under the same
+load; the table shows each figure's median over the rounds and each ratio's median with its
+range (a single run's p99 ratio at concurrency 1 moved between 2.0x and 3.3x on a quiet machine).
+
 Besides the pass-through, an empty graph (the same route behind two chained handle calls that do
 no work, as the ingress makes them) is measured: the floor the graph's shape puts under its
 latency. Every answer's ``cold_start`` is counted: users the online store does not know (a
@@ -25,7 +30,6 @@ with the replicas, so the numbers are an upper bound on serving cost, not a capa
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import statistics
@@ -141,23 +145,45 @@ async def _load(url: str, users: list[int], k: int, total: int, concurrency: int
     }
 
 
-def measure(
-    url: str, users: list[int], k: int, total: int, warmup: int, levels: list[int], metrics: str
-) -> dict[int, dict]:
-    """Results per concurrency level; with a ``metrics`` URL, also the mean time spent inside
-    each deployment at that level (``stages``)."""
+def warm(url: str, users: list[int], k: int, warmup: int) -> None:
     asyncio.run(_load(url, users, k, warmup, 1))
-    out = {}
-    for level in levels:
-        before = httpx.get(metrics).text if metrics else ""
-        out[level] = asyncio.run(_load(url, users, k, total, level))
-        if metrics:
-            after = httpx.get(metrics).text
-            out[level]["stages"] = stage_means(before, after)
-            out[level]["inner"] = stage_means(
-                before, after, metric="reco_stage_latency_seconds", label="stage"
-            )
+
+
+def measure_level(
+    url: str, users: list[int], k: int, total: int, level: int, metrics: str = ""
+) -> dict:
+    """One concurrency level; with a ``metrics`` URL, also the mean time spent inside each
+    deployment (``stages``) and each stage inside Retrieval (``inner``)."""
+    before = httpx.get(metrics).text if metrics else ""
+    out = asyncio.run(_load(url, users, k, total, level))
+    if metrics:
+        after = httpx.get(metrics).text
+        out["stages"] = stage_means(before, after)
+        out["inner"] = stage_means(
+            before, after, metric="reco_stage_latency_seconds", label="stage"
+        )
     return out
+
+
+def combine(rounds: list[dict]) -> dict:
+    """Rounds of one level as one row: the median round's latencies and throughput (each
+    figure's median), counts summed, stage means averaged; the rounds kept for the ratios."""
+    row: dict[str, Any] = {
+        name: float(np.median([r[name] for r in rounds]))
+        for name in ("p50_ms", "p99_ms", "mean_ms", "rps")
+        if all(name in r for r in rounds)
+    }
+    for name in ("requests", "errors", "cold_start"):
+        row[name] = sum(r.get(name, 0) for r in rounds)
+    for part in ("stages", "inner"):
+        names = {n for r in rounds for n in r.get(part, {})}
+        if names:
+            row[part] = {
+                n: float(np.mean([r[part][n] for r in rounds if n in r.get(part, {})]))
+                for n in sorted(names)
+            }
+    row["rounds"] = rounds
+    return row
 
 
 def deployment_totals(
@@ -222,9 +248,11 @@ def markdown(
         f"Measured {context['date']} on {context['machine']} ({context['cpus']} CPUs), "
         f"{context['requests']} requests per level after {context['warmup']} warm-up, "
         f"k={context['k']}, {context['users']} distinct users; models: {context['label']}; "
-        f"catalog {context['catalog']}. "
-        "Load generator on the same machine; 1-min load average before, between the row "
-        f"groups and after: {context.get('load', 'not recorded')}. Cold-start answers: "
+        f"catalog {context['catalog']}. {context.get('rounds', 1)} round(s): in each, every "
+        "level measured on the graph, the empty graph and the pass-through back to back; a "
+        "figure is its median over the rounds, a ratio the median of the rounds' ratios (their "
+        "range in brackets). Load generator on the same machine; 1-min load average before and "
+        f"after each round: {context.get('load', 'not recorded')}. Cold-start answers: "
         f"{cold_answers(results)} (users the online store does not know).",
         "",
         "| graph | concurrency | graph p50 ms | graph p99 ms | graph req/s "
@@ -237,7 +265,7 @@ def markdown(
         if name == "passthrough":
             continue
         for level, real in levels.items():
-            base = results["passthrough"][level]
+            base = paired_base(real, results["passthrough"][level])
             lines.append(f"| {name} | {level} | " + " | ".join(ratios(real, base)) + " |")
             stages = ", ".join(f"{n} {ms:.1f}" for n, ms in real.get("stages", {}).items())
             inner = ", ".join(f"{n} {ms:.2f}" for n, ms in real.get("inner", {}).items())
@@ -255,6 +283,15 @@ def markdown(
     return "\n".join(lines)
 
 
+def paired_base(real: dict, passthrough: dict) -> dict:
+    """The pass-through rounds measured beside ``real``'s rounds (each round carries its own
+    under ``pass``), as one row; ``passthrough`` when the rounds do not carry them."""
+    rounds = real.get("rounds", [])
+    if rounds and all("pass" in r for r in rounds):
+        return combine([r["pass"] for r in rounds])
+    return passthrough
+
+
 def cold_answers(results: dict[str, dict[int, dict]]) -> str:
     """``cold of answered`` over the real graph's rows."""
     rows = [
@@ -267,6 +304,17 @@ def cold_answers(results: dict[str, dict[int, dict]]) -> str:
     return f"{sum(row.get('cold_start', 0) for row in rows)} of {answered}"
 
 
+def _ratio(real: dict, base: dict, of: Any) -> str:
+    """Median over paired rounds (graph round i against the pass-through's round i, measured
+    back to back), with the range when there was more than one round."""
+    pairs = list(zip(real.get("rounds", [real]), base.get("rounds", [base]), strict=True))
+    values = sorted(of(r, b) for r, b in pairs)
+    text = f"{float(np.median(values)):.1f}x"
+    if len(values) > 1:
+        text += f" ({values[0]:.1f}-{values[-1]:.1f})"
+    return text
+
+
 def ratios(real: dict, base: dict) -> list[str]:
     """Graph and pass-through figures and their ratios (how many times the pass-through's
     latency, how many times fewer requests per second)."""
@@ -277,9 +325,9 @@ def ratios(real: dict, base: dict) -> list[str]:
         f"{base['p50_ms']:.1f}",
         f"{base['p99_ms']:.1f}",
         f"{base['rps']:.1f}",
-        f"{real['p50_ms'] / base['p50_ms']:.1f}x",
-        f"{real['p99_ms'] / base['p99_ms']:.1f}x",
-        f"{base['rps'] / real['rps']:.1f}x",
+        _ratio(real, base, lambda r, b: r["p50_ms"] / b["p50_ms"]),
+        _ratio(real, base, lambda r, b: r["p99_ms"] / b["p99_ms"]),
+        _ratio(real, base, lambda r, b: b["rps"] / r["rps"]),
         f"{real['errors'] + base['errors']}",
     ]
 
@@ -305,6 +353,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tables-dir", type=Path, default=None)
     parser.add_argument("--requests", type=int, default=400, help="per concurrency level")
     parser.add_argument("--warmup", type=int, default=40)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="rounds per level (graph, empty graph and pass-through back to back in each); "
+        "figures are medians over them, ratios the median of the paired rounds",
+    )
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--users", type=int, default=200, help="distinct user ids 1..N")
@@ -376,6 +431,10 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[int, dict]] = {}
     status: dict[str, Any] = {}
     load = [os.getloadavg()[0]]
+    levels = options.concurrency
+    empty_rounds: dict[int, list[dict]] = {level: [] for level in levels}
+    plain_rounds: dict[int, list[dict]] = {level: [] for level in levels}
+    urls = {"graph": base, "empty": f"{base}/empty-graph", "plain": f"{base}/passthrough"}
     for size, wait_s, ranking_wait_s, exact in settings_to_try:
         batching = {"max_batch_size": size, "batch_wait_timeout_s": wait_s}
         ranking_batching = {"max_batch_size": size, "batch_wait_timeout_s": ranking_wait_s}
@@ -396,44 +455,40 @@ def main(argv: list[str] | None = None) -> int:
         label = setting_label(size, wait_s, ranking_wait_s)
         if options.exact_max_items:
             label += ", Milvus search" if exact == 0 else f", exact search up to {exact:,}"
-        results[label] = measure(
-            base,
-            users,
-            options.k,
-            options.requests,
-            options.warmup,
-            options.concurrency,
-            f"{base}/metrics",
-        )
-        load.append(os.getloadavg()[0])
-        print(label, json.dumps(results[label]), flush=True)
-    for label, route in ((EMPTY_GRAPH, "empty-graph"), ("passthrough", "passthrough")):
-        results[label] = measure(
-            f"{base}/{route}",
-            users,
-            options.k,
-            options.requests,
-            options.warmup,
-            options.concurrency,
-            "",
-        )
-        load.append(os.getloadavg()[0])
+        for url in urls.values():
+            warm(url, users, options.k, options.warmup)
+        graph_rounds: dict[int, list[dict]] = {level: [] for level in levels}
+        for round_number in range(1, options.rounds + 1):
+            for level in levels:
+                # Back to back, so a round's three figures share the machine's state.
+                graph = measure_level(
+                    base, users, options.k, options.requests, level, f"{base}/metrics"
+                )
+                empty = measure_level(urls["empty"], users, options.k, options.requests, level)
+                plain = measure_level(urls["plain"], users, options.k, options.requests, level)
+                graph_rounds[level].append({**graph, "pass": plain})
+                empty_rounds[level].append({**empty, "pass": plain})
+                plain_rounds[level].append(plain)
+            load.append(os.getloadavg()[0])
+            print(f"{label}: round {round_number} of {options.rounds} done", flush=True)
+        results[label] = {level: combine(rounds) for level, rounds in graph_rounds.items()}
+    results[EMPTY_GRAPH] = {level: combine(rounds) for level, rounds in empty_rounds.items()}
+    results["passthrough"] = {level: combine(rounds) for level, rounds in plain_rounds.items()}
     serve.shutdown()
-    print(json.dumps(results, indent=2))
-    print("1-min load average before, between and after the row groups:", load)
-    for name, levels in results.items():
+    print("1-min load average before and after each round:", load)
+    for name, rows in results.items():
         if name == "passthrough":
             continue
-        for level, real in levels.items():
-            plain = results["passthrough"][level]
+        for level, real in rows.items():
+            plain = paired_base(real, results["passthrough"][level])
             stages = ", ".join(f"{n} {ms:.1f}" for n, ms in real.get("stages", {}).items())
+            ratio_p50, ratio_p99, ratio_rps = ratios(real, plain)[6:9]
             print(
                 f"{name}, concurrency {level:>3}: graph p50 {real['p50_ms']:.1f} ms "
                 f"p99 {real['p99_ms']:.1f} ms {real['rps']:.1f} req/s | pass-through p50 "
                 f"{plain['p50_ms']:.1f} ms p99 {plain['p99_ms']:.1f} ms {plain['rps']:.1f} "
-                f"req/s | ratios p50 {real['p50_ms'] / plain['p50_ms']:.1f}x, p99 "
-                f"{real['p99_ms'] / plain['p99_ms']:.1f}x, throughput "
-                f"{plain['rps'] / real['rps']:.1f}x | stages ms: {stages}"
+                f"req/s | ratios p50 {ratio_p50}, p99 {ratio_p99}, throughput {ratio_rps} "
+                f"| stages ms: {stages}"
             )
     if options.write_docs is not None:
         from components.recommend.tables import load_serving_tables
@@ -459,6 +514,7 @@ def main(argv: list[str] | None = None) -> int:
             "catalog": f"{catalog}, serving tables {origin}",
             "label": options.label,
             "load": ", ".join(f"{x:.1f}" for x in load),
+            "rounds": options.rounds,
         }
         write_docs(
             options.write_docs,

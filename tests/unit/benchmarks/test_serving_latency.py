@@ -2,7 +2,10 @@ from benchmarks.serving_latency import (
     EMPTY_GRAPH,
     batching_setting,
     cold_answers,
+    combine,
     markdown,
+    paired_base,
+    ratios,
     setting_label,
 )
 
@@ -60,3 +63,19 @@ def test_the_docs_block_has_the_empty_graph_row_and_the_cold_count():
     assert "| 2.0x |" in text  # the empty graph's p99 ratio to the pass-through
     assert "- batch 8, wait 0 ms, concurrency 1: Retrieval 6.0" in text
     assert f"- {EMPTY_GRAPH}" not in text  # no deployments inside: no stage line
+
+
+def test_rounds_are_medians_and_ratios_pair_each_round_with_its_own_pass_through():
+    plain = [_row(p99=10.0), _row(p99=20.0), _row(p99=10.0)]
+    graph = [
+        {**_row(p99=p99), "stages": {"Retrieval": ms}, "pass": base}
+        for p99, ms, base in zip((30.0, 30.0, 25.0), (4.0, 6.0, 5.0), plain, strict=True)
+    ]
+    row = combine(graph)
+    assert row["p99_ms"] == 30.0 and row["requests"] == 300 and row["stages"] == {"Retrieval": 5.0}
+    base = paired_base(row, passthrough=combine([_row(p99=99.0)]))  # not this row's rounds
+    assert base["p99_ms"] == 10.0
+    figures = ratios(row, base)
+    # per round 3.0, 1.5, 2.5: the median and the range, never 30 / 10 of the medians
+    assert figures[7] == "2.5x (1.5-3.0)"
+    assert figures[6] == "1.0x (1.0-1.0)"
