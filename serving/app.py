@@ -269,6 +269,7 @@ class Ingress:
         self._known_items = KnownItems(
             lambda: retrieval.catalog_ids.remote(),
             load_names=lambda: retrieval.catalog_names.remote(),
+            load_fingerprint=lambda: retrieval.catalog_fingerprint.remote(),
         )
 
     def _erased_among(self, user_ids: set[int]) -> set[int]:

@@ -137,6 +137,9 @@ class Retrieval:
     def catalog_names(self, item_ids: list[int] | None = None) -> dict[int, str]:
         return self._hot.current.catalog_names(item_ids)
 
+    def catalog_fingerprint(self) -> str:
+        return self._hot.current.catalog_fingerprint()
+
     def refresh(self) -> bool:
         """Check the aliases now instead of at the next tick (operators, tests)."""
         return self._hot.refresh()

@@ -311,6 +311,11 @@ class RetrievalRuntime:
         """Every item id the catalog holds (the ingress's snapshot for feedback checks)."""
         return np.asarray(self._sources().catalog.ids, dtype=np.int64)
 
+    def catalog_fingerprint(self) -> str:
+        """What ``catalog_ids`` and ``catalog_names`` would return, as a digest: the ingress
+        asks it first and copies them only when it changed."""
+        return self._sources().catalog.fingerprint
+
     def catalog_names(self, item_ids: list[int] | None = None) -> dict[int, str]:
         """Internal id -> string id of the catalog's items named by a string (all, or those of
         ``item_ids``): how the ingress answers with the ids clients know."""

@@ -14,11 +14,13 @@ polls it (``CatalogUpdates``), merges the latest row per item into its catalog
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -313,6 +315,15 @@ class Catalog:
         cats = [split_categories(v) for v in items[CATEGORIES]] if CATEGORIES in items else []
         ids = items[ITEM_ID].to_numpy(np.int64)
         return cls(ids, titles, cats or [[]] * n, available, _names(ids, items))
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A digest of the ids and their string names (what the ingress's snapshot holds):
+        equal catalogs give equal fingerprints, so a snapshot holder skips copying an unchanged
+        catalog. Computed once per catalog (a merged update makes a new one)."""
+        digest = hashlib.blake2b(self.ids.tobytes(), digest_size=16)
+        digest.update("\n".join(f"{i}:{name}" for i, name in self.names.items()).encode())
+        return digest.hexdigest()
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -101,3 +101,61 @@ def test_a_catalog_past_the_limit_is_not_held():
     assert known.describe()["items"] is None
     catalog.ids = list(range(1, 11))  # exactly the limit: held
     assert asyncio.run(known.known([1, 10, 11])) == {1, 10}
+
+
+def test_an_unchanged_fingerprint_skips_the_copy_and_a_changed_one_takes_it():
+    from components.recommend.catalog import Catalog as ServedCatalog
+
+    def served(ids, names):
+        n = len(ids)
+        return ServedCatalog(ids, [""] * n, [[]] * n, [True] * n, names=names)
+
+    current = {"catalog": served([1, 2, -7], {-7: "SKU-7"})}
+    calls = {"ids": 0, "names": 0, "fingerprint": 0}
+
+    async def ids():
+        calls["ids"] += 1
+        return current["catalog"].ids
+
+    async def names():
+        calls["names"] += 1
+        return current["catalog"].names
+
+    async def fingerprint():
+        calls["fingerprint"] += 1
+        return current["catalog"].fingerprint
+
+    clock = Clock()
+    known = KnownItems(
+        ids, refresh_s=60, clock=clock, load_names=names, load_fingerprint=fingerprint
+    )
+
+    async def run():
+        assert await known.known([1, -7]) == {1, -7}
+        assert known.names == {-7: "SKU-7"}
+        current["catalog"] = served([1, 2, -7], {-7: "SKU-7"})  # a reload of the same tables
+        clock.now = 61.0
+        await known.known([1])
+        await _settle()
+        assert calls == {"ids": 1, "names": 1, "fingerprint": 2}  # asked, nothing copied
+        assert known.describe()["age_s"] == 0.0  # but the snapshot counts as fresh
+        current["catalog"] = served([1, 2, 3, -7], {-7: "SKU-7"})  # an item added
+        clock.now = 122.0
+        await known.known([1])
+        await _settle()
+        assert calls == {"ids": 2, "names": 2, "fingerprint": 3}
+        assert await known.known([3]) == {3}
+
+    asyncio.run(run())
+
+
+def test_the_fingerprint_follows_ids_and_names_not_titles_or_availability():
+    from components.recommend.catalog import Catalog as ServedCatalog
+
+    base = ServedCatalog([2, 1], ["b", "a"], [["x"], []], [True, False], names=None)
+    same = ServedCatalog([1, 2], ["other", "titles"], [[], []], [True, True])
+    assert base.fingerprint == same.fingerprint  # the snapshot holds ids and names only
+    assert ServedCatalog([1, 2, 3], [""] * 3, [[]] * 3, [True] * 3).fingerprint != base.fingerprint
+    named = ServedCatalog([1, -5], ["", ""], [[], []], [True, True], names={-5: "SKU-5"})
+    renamed = ServedCatalog([1, -5], ["", ""], [[], []], [True, True], names={-5: "SKU-6"})
+    assert named.fingerprint != renamed.fingerprint
