@@ -93,7 +93,8 @@ def instrument(timer: Timer, retrieval: Any, ranking: Any) -> tuple[Any, Any]:
         tower.model.vectors = timer.wrap("item vectors (lookup)", tower.model.vectors)
     ranker = ranking.rankers.champion
     if ranker is not None:
-        ranker.model.score = timer.wrap("XGBoost predict", ranker.model.score)
+        # Every served score goes through the heads' probabilities (``score`` and ``explain``).
+        ranker.model.probabilities = timer.wrap("XGBoost predict", ranker.model.probabilities)
     scoring.ranker_matrix = timer.wrap("feature frame", scoring.ranker_matrix)
     items = getattr(ranking, "item_features", None)
     if items is not None:  # features held by the Ranking replica (bulk arrays)
@@ -181,6 +182,8 @@ def table(runs: Timings, requests: int) -> str:
     for name in sorted(runs, key=lambda n: (n.startswith("="), n)):
         ms = np.zeros(requests)
         values = np.asarray(runs[name]) * 1000
+        if not len(values):  # timed during warm-up only (or never called): not in this path
+            continue
         ms[: len(values)] = values
         lines.append(
             f"| {name} | {len(values) / requests:.2f} | {ms.mean():.2f} "

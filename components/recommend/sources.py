@@ -98,6 +98,7 @@ class CandidateSources:
 
     def _index_catalog(self) -> None:
         self._pop_available = self.catalog.is_available(self._pop_ids)
+        self._available_ranks = np.flatnonzero(self._pop_available)  # popularity order
         # Per category: positions into the popularity order (already sorted best first).
         by_category: dict[str, list[int]] = {}
         for rank, cats in enumerate(self.catalog.categories_of(self._pop_ids)):
@@ -173,17 +174,23 @@ class CandidateSources:
     ) -> Scored:
         """The ``k`` most popular items (in any of ``categories`` when given), skipping
         ``exclude`` and, by default, unavailable items."""
+        k = max(0, k)
         if categories:
             parts = [self._by_category.get(str(c), _EMPTY_IDS) for c in categories]
             ranks = np.unique(np.concatenate(parts)) if parts else _EMPTY_IDS
+            if available_only:
+                ranks = ranks[self._pop_available[ranks]]
+        elif available_only:
+            ranks = self._available_ranks
         else:
             ranks = np.arange(len(self._pop_ids))
-        if available_only:
-            ranks = ranks[self._pop_available[ranks]]
         excluded = _as_ids(exclude)
+        # The first k kept are among the first k + |excluded| ranks: only those are checked
+        # (a 100k-item catalog was checked whole on every request).
+        ranks = ranks[: k + len(excluded)]
         if len(excluded):
             ranks = ranks[~np.isin(self._pop_ids[ranks], excluded)]
-        ranks = ranks[: max(0, k)]
+        ranks = ranks[:k]
         ids = self._pop_ids[ranks]
         return Scored(ids, self._pop_scores[ranks], np.full(len(ids), -1, dtype=np.int64))
 

@@ -30,6 +30,34 @@ def test_popular_respects_categories_exclusions_and_availability(interactions, i
     assert len(sources.popular(100)) == 11  # every available item: the pool never runs dry
 
 
+def test_popular_checks_only_the_head_it_needs_and_answers_as_a_full_scan():
+    """Exclusions and availability on a seeded random shop: the same answer as filtering the
+    whole popularity order, whatever k, the categories and the excluded ids."""
+    import pandas as pd
+
+    rng = np.random.default_rng(7)
+    n = 500
+    ids = np.arange(1, n + 1)
+    cats = [["A", "B", "C"][i % 3] + ("|D" if i % 7 == 0 else "") for i in range(n)]
+    catalog = Catalog(ids, [""] * n, [c.split("|") for c in cats], rng.random(n) > 0.2)
+    popularity = pd.DataFrame({"item_id": ids, "score": rng.random(n)})
+    sources = CandidateSources(catalog, popularity)
+    order = popularity.sort_values(["score", "item_id"], ascending=[False, True])["item_id"]
+    for _ in range(200):
+        k = int(rng.integers(0, 60))
+        exclude = rng.choice(ids, size=int(rng.integers(0, 80)), replace=False)
+        wanted = [] if rng.random() < 0.5 else list(rng.choice(["A", "B", "D"], size=2))
+        expected = [
+            int(i)
+            for i in order
+            if catalog.is_available([i])[0]
+            and i not in set(exclude.tolist())
+            and (not wanted or set(catalog.categories_of([i])[0]) & set(wanted))
+        ][:k]
+        got = sources.popular(k, wanted or None, exclude=exclude)
+        assert got.ids.tolist() == expected
+
+
 def test_covisited_sums_neighbours_and_names_the_anchor(interactions, items):
     sources = CandidateSources.from_tables(
         build_serving_tables(interactions, items, covisit_days=None)
