@@ -4,7 +4,9 @@ Item features belong to a materialization, not to a request, so the replica read
 row from the online store in bulk (``ItemFeatures.load``) and a request takes its candidates'
 rows by index (``rows``): the same rows, defaults and ``found`` flags an online read for those
 ids returns (``features.store.online_features``), so ``ranker_feature_frame`` builds the same
-matrix either way. An id the held rows do not cover (an item added since) is read online.
+matrix either way. An id the held rows do not cover (an item added since) is read online; one
+the store does not know at all (a catalog item never materialized) is remembered after that
+read and takes the store's "unknown item" row by index from then on, as the read would give it.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import numpy as np
 import pandas as pd
 
 from components.data.columns import ITEM_ID
+from components.features.store import FOUND
 from components.recommend.request import ReadFeatures
-from components.recommend.scoring import ItemMatrix
+from components.recommend.scoring import ABSENT_ID, ItemMatrix
 
 CHUNK = 2000  # ids per bulk read (one Feast call each)
 
@@ -37,7 +40,9 @@ class ItemFeatures:
         ids = np.unique(np.asarray(item_ids, dtype=np.int64))
         parts = [read([], ids[i : i + CHUNK].tolist())[1] for i in range(0, len(ids), CHUNK)]
         frame = pd.concat(parts) if parts else read([], [])[1]
-        return cls(frame.sort_index(), signature, matrix=ItemMatrix.from_rows(frame))
+        unknown = read([], [ABSENT_ID])[1]  # what the store answers for an item it lacks
+        matrix = ItemMatrix.from_rows(frame, unknown)
+        return cls(frame.sort_index(), signature, matrix=matrix)
 
     def describe(self) -> dict[str, object]:
         return {"items": len(self), "materialization": self.signature, "loaded_at": self.loaded_at}
@@ -58,5 +63,8 @@ class ItemFeatures:
         if known.all() or read_missing is None:
             return rows
         extra = read_missing([], ids[~known].tolist())[1]
+        if self.matrix is not None and FOUND in extra:  # catalog items the store lacks
+            found = extra[FOUND].astype("boolean").fillna(False).to_numpy(dtype=bool)
+            self.matrix.note_absent(extra.index[~found])
         rows = pd.concat([rows, extra])
         return rows.reindex(pd.Index(ids, name=ITEM_ID, dtype="int64"))

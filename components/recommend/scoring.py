@@ -7,7 +7,8 @@ difference between training and serving is where the raw rows come from.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -133,6 +134,10 @@ def _share(text: str) -> float:
     return 0.0 if np.isnan(value) else value
 
 
+ABSENT_ID = 0  # no item has it (ids are > 0, or hashed strings <= -2**62): an unknown item's row
+MAX_ABSENT_ITEMS = 200_000  # store-unknown ids remembered per materialization (~15 MB at most)
+
+
 @dataclass(frozen=True)
 class ItemMatrix:
     """The item side of the ranker matrix for every held item, computed once per load by
@@ -148,10 +153,18 @@ class ItemMatrix:
     vocabulary: dict[str, int]
     store_knows: np.ndarray  # the online store has an availability for the item
     store_available: np.ndarray  # ... and says it is available
+    # The row an online read gives an item the store does not know (defaults, not found), and
+    # the ids an online read found unknown in this materialization (``note_absent``): they take
+    # that row instead of the frame path. Bounded; past the bound they are read online.
+    absent_row: int | None = None
+    absent: set[int] = field(default_factory=set)
 
     @classmethod
-    def from_rows(cls, items: pd.DataFrame) -> ItemMatrix:
-        """``items``: online item rows indexed by item id (``ItemFeatures.frame``)."""
+    def from_rows(cls, items: pd.DataFrame, unknown: pd.DataFrame | None = None) -> ItemMatrix:
+        """``items``: online item rows indexed by item id (``ItemFeatures.frame``); ``unknown``:
+        the online read of ``ABSENT_ID``, an id no item has (the row of any unknown item)."""
+        if unknown is not None:
+            items = pd.concat([items, unknown.loc[[ABSENT_ID]]])
         frame = items[~items.index.duplicated(keep="last")].sort_index()
         ids = frame.index.to_numpy(dtype=np.int64)
         pairs = pd.DataFrame(
@@ -181,7 +194,18 @@ class ItemMatrix:
             vocabulary,
             knows,
             available,
+            absent_row=int(np.searchsorted(ids, ABSENT_ID)) if unknown is not None else None,
         )
+
+    def note_absent(self, item_ids: Iterable[int]) -> None:
+        """Ids an online read found unknown to the store: later pools take the unknown row for
+        them (until the next materialization, which builds a new matrix)."""
+        if self.absent_row is None:
+            return
+        for item_id in item_ids:
+            if len(self.absent) >= MAX_ABSENT_ITEMS:
+                return
+            self.absent.add(int(item_id))
 
     def availability(self, pool: CandidatePool, rows: np.ndarray) -> np.ndarray:
         """``online_availability(pool, <the held rows>)``."""
@@ -194,7 +218,13 @@ class ItemMatrix:
         if not len(self.ids):
             return None
         rows = np.searchsorted(self.ids, ids).clip(0, len(self.ids) - 1)
-        return rows if bool((self.ids[rows] == ids).all()) else None
+        missing = self.ids[rows] != ids
+        if not missing.any():
+            return rows
+        if self.absent_row is None or not all(int(i) in self.absent for i in ids[missing]):
+            return None
+        rows[missing] = self.absent_row
+        return rows
 
     def ranker_matrix(
         self, pool: CandidatePool, rows: np.ndarray, user_features: pd.DataFrame | None

@@ -196,3 +196,41 @@ def test_rank_pool_scores_the_same_through_the_held_matrix():
     np.testing.assert_allclose(fast.scores, slow.scores)
     np.testing.assert_array_equal(fast.available, slow.available)
     assert fast.ranked_by == slow.ranked_by == "ranker"
+
+
+def test_an_item_the_store_lacks_takes_the_unknown_row_after_one_online_read(monkeypatch):
+    """A catalog item never materialized (45, 46: no row in the store, not among the held
+    ids) is read online once; from then on pools holding it take the held path, with the
+    same matrix and availability as a direct read. The remembered ids are bounded."""
+    from components.recommend import scoring
+    from components.recommend.scoring import online_availability, ranker_matrix
+
+    store = FakeFeast()
+    read = partial(online_features, store)
+    held = ItemFeatures.load(read, range(1, 30), signature="s")
+    matrix = held.matrix
+    assert matrix is not None and matrix.absent_row is not None
+    assert 0 not in held.frame.index  # the unknown row is the matrix's, not a held item
+    candidates = [12, 45, 5, 35, 46]  # 35: in the store, not held; 45, 46: not in the store
+    assert matrix.positions(np.asarray(candidates)) is None
+    store.calls.clear()
+    held.rows(np.asarray(candidates), read)
+    assert store.calls == [(ITEM_ID, [45, 35, 46])]
+    assert matrix.absent == {45, 46}  # 35 was found: it is not "absent"
+    assert matrix.positions(np.asarray(candidates)) is None  # 35 still needs the frame path
+    pool_items = [12, 45, 5, 46, 1]
+    rows = matrix.positions(np.asarray(pool_items))
+    assert rows is not None
+    pool = _pool(1, pool_items)
+    users = online_features(store, [1], [])[0]
+    direct_items = online_features(store, [], pool_items)[1]
+    pd.testing.assert_frame_equal(
+        matrix.ranker_matrix(pool, rows, users),
+        ranker_matrix(pool, users, direct_items).reset_index(drop=True),
+    )
+    np.testing.assert_array_equal(
+        matrix.availability(pool, rows), online_availability(pool, direct_items)
+    )
+    monkeypatch.setattr(scoring, "MAX_ABSENT_ITEMS", 3)
+    matrix.note_absent([47, 48, 49])
+    assert len(matrix.absent) == 3 and 48 not in matrix.absent  # full: read online instead
