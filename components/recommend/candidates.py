@@ -102,6 +102,11 @@ class CandidatePool:
     def __len__(self) -> int:
         return len(self.item_ids)
 
+    def retrieval_order(self) -> np.ndarray:
+        """Retrieval's order as scores (higher = better): minus the rank, the first 0.0 (never
+        -0.0, which an answer's JSON would print as such)."""
+        return 0.0 - self.retrieval_ranks.astype(np.float64)
+
     def degrade(self, reason: str) -> None:
         if reason not in self.fallbacks:
             self.fallbacks.append(reason)

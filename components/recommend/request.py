@@ -347,7 +347,7 @@ def rank_pool(
         pool.scores, pool.actions = (
             score_matrix(ranker.model, item_matrix.ranker_matrix(pool, rows, pool.user_features))
             if enabled
-            else (-pool.retrieval_ranks.astype(np.float64), None)
+            else (pool.retrieval_order(), None)
         )
         pool.available = item_matrix.availability(pool, rows)
         if key is not None and FALLBACK_ONLINE_STORE not in pool.fallbacks:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from components.recommend.candidates import (
     FALLBACK_RANKER,
     RANKED_BY_RANKER,
@@ -59,7 +57,7 @@ def finalize(
     fallbacks = list(pool.fallbacks)
     scores = pool.scores
     if scores is None:
-        scores = -pool.retrieval_ranks.astype(np.float64)
+        scores = pool.retrieval_order()
         if FALLBACK_RANKER not in fallbacks:
             fallbacks.append(FALLBACK_RANKER)
     picked = rerank(

@@ -89,7 +89,7 @@ def score_candidates(
     if not len(pool):
         return np.zeros(0, dtype=np.float64), None
     if ranker is None:
-        return -pool.retrieval_ranks.astype(np.float64), None
+        return pool.retrieval_order(), None
     return score_matrix(ranker, ranker_matrix(pool, user_features, item_features))
 
 

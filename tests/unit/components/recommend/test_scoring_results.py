@@ -65,6 +65,11 @@ def test_finalize_without_ranker_scores_uses_retrieval_order_and_degrades(intera
     result = finalize(pool, Query(user_id=9, k=2, exclude=(1,)), 1.0, None)
     assert result.fallbacks == [FALLBACK_RANKER]
     assert [i.item_id for i in result.items] == [i for i in pool.item_ids.tolist() if i != 1][:2]
+    # Retrieval's order as scores: the first 0.0, never -0.0 (JSON would print "-0.0").
+    scores, _ = score_candidates(pool, None, None, None)
+    assert scores.tolist() == [-float(r) for r in range(len(pool))]
+    assert not np.signbit(scores[0])
+    assert not any(np.signbit(i.score) and i.score == 0 for i in result.items)
 
 
 class ByCovisitation:
