@@ -23,9 +23,13 @@ from serving.config import RAY_SERVE_ENV, ServeArgs
 log = logging.getLogger(__name__)
 
 
+def _reachable(host: str) -> str:
+    """Where a client on this machine reaches a server bound to ``host`` (a wildcard: loopback)."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
 def base_url(settings: Settings) -> str:
-    host = "127.0.0.1" if settings.serve_host in ("0.0.0.0", "::", "") else settings.serve_host
-    return f"http://{host}:{settings.serve_port}"
+    return f"http://{_reachable(settings.serve_host)}:{settings.serve_port}"
 
 
 def example_curl(url: str, user_id: int = 1, k: int = 5) -> str:
@@ -58,7 +62,7 @@ def port_in_use(host: str, port: int) -> bool:
     """Whether something already accepts connections on ``host:port``."""
     import socket
 
-    target = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    target = _reachable(host)
     with socket.socket() as sock:
         sock.settimeout(1.0)
         return sock.connect_ex((target, port)) == 0

@@ -21,7 +21,7 @@ import pandas as pd
 from components.data.columns import ITEM_ID
 from components.features.store import FOUND
 from components.recommend.request import ReadFeatures
-from components.recommend.scoring import ABSENT_ID, ItemMatrix
+from components.recommend.scoring import ABSENT_ID, ItemMatrix, found_flags
 
 CHUNK = 2000  # ids per bulk read (one Feast call each)
 
@@ -64,7 +64,6 @@ class ItemFeatures:
             return rows
         extra = read_missing([], ids[~known].tolist())[1]
         if self.matrix is not None and FOUND in extra:  # catalog items the store lacks
-            found = extra[FOUND].astype("boolean").fillna(False).to_numpy(dtype=bool)
-            self.matrix.note_absent(extra.index[~found])
+            self.matrix.note_absent(extra.index[~found_flags(extra)])
         rows = pd.concat([rows, extra])
         return rows.reindex(pd.Index(ids, name=ITEM_ID, dtype="int64"))

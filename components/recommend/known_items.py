@@ -67,12 +67,8 @@ class KnownItems:
         self._tried_at = self._clock()
         try:
             fingerprint = await self._load_fingerprint() if self._load_fingerprint else None
-            if (
-                fingerprint is not None
-                and fingerprint == self._fingerprint
-                and self._ids is not None
-            ):
-                self._loaded_at, self.last_error = self._clock(), None  # unchanged: nothing to copy
+            if fingerprint is not None and fingerprint == self._fingerprint:  # held, unchanged
+                self._loaded_at, self.last_error = self._clock(), None  # nothing to copy
                 return
             ids = np.unique(np.asarray(await self._load(), dtype=np.int64).reshape(-1))
             if len(ids) > self.max_items:

@@ -93,6 +93,11 @@ def score_candidates(
     return score_matrix(ranker, ranker_matrix(pool, user_features, item_features))
 
 
+def found_flags(rows: pd.DataFrame) -> np.ndarray:
+    """Per row, whether the online store had it (``FOUND``; a missing flag counts as not)."""
+    return rows[FOUND].astype("boolean").fillna(False).to_numpy(dtype=bool)
+
+
 def online_availability(pool: CandidatePool, item_features: pd.DataFrame | None) -> np.ndarray:
     """Catalog availability, overridden by the online store where it knows the item (the store
     is refreshed more often than the catalog snapshot serving loaded)."""
@@ -107,7 +112,7 @@ def online_availability(pool: CandidatePool, item_features: pd.DataFrame | None)
     values = pd.to_numeric(rows[ITEM_AVAILABLE], errors="coerce")
     found = values.notna().to_numpy()
     if FOUND in rows:
-        found &= rows[FOUND].astype("boolean").fillna(False).to_numpy(dtype=bool)
+        found &= found_flags(rows)
     online = values.fillna(1).to_numpy() > 0
     return np.where(found, available & online, available)
 
@@ -303,5 +308,5 @@ def held_availability(items: pd.DataFrame, ids: np.ndarray) -> tuple[np.ndarray,
     values = pd.to_numeric(rows[ITEM_AVAILABLE], errors="coerce")
     found = values.notna().to_numpy()
     if FOUND in rows:
-        found &= rows[FOUND].astype("boolean").fillna(False).to_numpy(dtype=bool)
+        found &= found_flags(rows)
     return found, values.fillna(1).to_numpy() > 0

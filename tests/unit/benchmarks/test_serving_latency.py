@@ -26,6 +26,7 @@ def _row(errors: int = 0, cold: int = 0, p99: float = 20.0) -> dict:
         "cold_start": cold,
         "p50_ms": 10.0,
         "p99_ms": p99,
+        "mean_ms": 12.0,
         "rps": 50.0,
     }
 
